@@ -1,0 +1,6 @@
+"""trailseal: a self-hostable, tamper-evident audit log."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]
