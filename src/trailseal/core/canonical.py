@@ -1,0 +1,409 @@
+"""RFC 8785 JSON Canonicalization Scheme (JCS): the bytes every hash and signature covers.
+
+Two encoders, one output (ARCHITECTURE §5):
+
+- :func:`canonicalize_reference` is written from the RFC, one function per section, for
+  reading and for cross-checking. It is the definition of "correct" in this code base.
+- :func:`canonicalize` is the ingest hot path. It hands the value to ``orjson`` (sorted keys)
+  only when a cheap pre-scan proves orjson writes exactly the reference's bytes, and
+  otherwise calls the reference. Both give byte-identical output for every input, and both
+  raise the same :class:`~trailseal.errors.CanonicalizationError`.
+
+Accepted values (RFC 8785 §3.1: the data model is I-JSON, RFC 7493):
+
+    None -> null, bool -> true/false, int, float, str,
+    dict with str keys -> object, list or tuple -> array.
+
+Subclasses of these types (``IntEnum``, ``StrEnum``, ``OrderedDict``) are encoded as their
+base value; anything else (bytes, set, datetime, Decimal, a plain Enum, ...) is an error.
+
+Choices where the RFC leaves room, so that two trailseal nodes never disagree:
+
+- Integers must lie in the I-JSON safe range -(2**53-1) .. 2**53-1 (RFC 7493 §2.2). Beyond
+  it a double cannot tell n from n+1, so the number's value would not survive a JavaScript
+  reader; send such values as strings (RFC 8785 Appendix D). This is also the range of the
+  ``rfc8785`` package, which the tests compare against. Floats are doubles already and are
+  accepted whatever their magnitude (``1e300``), except NaN and ±Infinity (§3.2.2.3).
+- Strings (keys included) must be valid Unicode: a lone surrogate has no UTF-8 form
+  (§3.2.4), so it is rejected rather than replaced.
+- Errors carry ``field``, an RFC 6901 JSON pointer to the offending member; for a bad key
+  it points at the object holding it (the key itself may not be printable).
+
+Theory of the fast path (see :func:`_orjson_is_exact`): ``orjson.dumps(v, OPT_SORT_KEYS)``
+already escapes strings exactly as §3.2.2.2 asks and writes integers in plain decimal; it
+departs from JCS in three places, all caught by the scan:
+
+1. Key order. orjson sorts by UTF-8 bytes, i.e. by code point; JCS sorts by UTF-16 code
+   units (§3.2.3). The two orders agree whenever no key has a character outside the BMP:
+   then every character is one code unit equal to its code point. (They do disagree with
+   one: U+10000 is D800 DC00 in UTF-16, so it sorts before U+E000 in JCS, after it in
+   orjson.) The scan sends any object whose keys hold a non-BMP character to the reference.
+2. Floats. orjson prints integral floats as ``1.0`` (JCS: ``1``) and switches to exponent
+   notation outside 1e-5 <= |x| < 1e16 (JCS: outside 1e-6 <= |x| < 1e21, and ``1e+21``).
+   Inside, both write the shortest round-tripping digits in plain decimal. The scan lets a
+   float through only when it is non-integral with 1e-5 <= |x| < 2**52 (every double at or
+   above 2**52 is integral), which also excludes NaN, ±Infinity and -0.0.
+3. Domain. orjson accepts ints up to 64 bits, writes NaN as ``null``, serializes datetime,
+   UUID, Enum, dataclass and subclasses. The scan admits only the exact built-in types, and
+   ints in the I-JSON range. Lone surrogates, non-str keys and nesting deeper than orjson's
+   limit make orjson raise, and the reference then decides (and names the field).
+
+An import-time probe (:data:`FAST_PATH_ENABLED`) re-checks these facts against the installed
+orjson and disables the fast path, rather than writing wrong bytes, should a future release
+change its output.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from trailseal.errors import CanonicalizationError
+
+__all__ = [
+    "FAST_PATH_ENABLED",
+    "MAX_SAFE_INTEGER",
+    "canonicalize",
+    "canonicalize_reference",
+]
+
+#: Largest integer magnitude accepted: 2**53 - 1 (RFC 7493 §2.2, ECMAScript's
+#: ``Number.MAX_SAFE_INTEGER``).
+MAX_SAFE_INTEGER = 2**53 - 1
+
+_Sink = Callable[[str], None]
+
+# ---------------------------------------------------------------------------------------
+# Reference encoder, written from RFC 8785.
+# ---------------------------------------------------------------------------------------
+
+
+def canonicalize_reference(value: object) -> bytes:
+    """Return the RFC 8785 canonical form of ``value`` as UTF-8 bytes.
+
+    A direct transcription of RFC 8785 §3.2: no whitespace (§3.2.1), primitives serialized
+    per §3.2.2, object members sorted per §3.2.3, and the result encoded as UTF-8 (§3.2.4).
+    Raises :class:`CanonicalizationError` (with ``field`` set) for values outside the
+    I-JSON data model (§3.1).
+    """
+    parts: list[str] = []
+    try:
+        _serialize_value(value, parts.append)
+    except RecursionError:
+        # A cycle, or nesting far beyond any event limit (ARCHITECTURE §4 allows 16).
+        raise CanonicalizationError("value is nested too deeply (or contains a cycle)") from None
+    # §3.2.4: the text is UTF-8. Every string was checked for lone surrogates on the way,
+    # so this encode cannot fail.
+    return "".join(parts).encode("utf-8")
+
+
+def _serialize_value(value: object, sink: _Sink) -> None:
+    """Dispatch on the JSON type of ``value`` (RFC 8785 §3.2.2 and §3.2.3).
+
+    ``bool`` is tested before ``int`` because Python's bool is an int subclass.
+    """
+    if value is None or isinstance(value, bool):
+        _serialize_literal(value, sink)
+    elif isinstance(value, int):
+        _serialize_integer(value, sink)
+    elif isinstance(value, float):
+        _serialize_number(value, sink)
+    elif isinstance(value, str):
+        _serialize_string(value, sink)
+    elif isinstance(value, dict):
+        _serialize_object(value, sink)
+    elif isinstance(value, (list, tuple)):
+        _serialize_array(value, sink)
+    else:
+        raise CanonicalizationError(f"unsupported type {type(value).__qualname__}")
+
+
+def _serialize_literal(value: bool | None, sink: _Sink) -> None:
+    """RFC 8785 §3.2.2.1: the literals ``null``, ``true`` and ``false``, in lowercase."""
+    sink("null" if value is None else "true" if value else "false")
+
+
+def _serialize_integer(value: int, sink: _Sink) -> None:
+    """RFC 8785 §3.2.2.3 for a Python int.
+
+    JSON numbers are IEEE-754 doubles (§3.2.2.3); an int in the I-JSON safe range
+    (RFC 7493 §2.2) is exactly a double, and ECMAScript writes such a double as its plain
+    decimal integer, which is ``str(int)``. Outside the range the value would be rounded,
+    so it is rejected rather than silently changed.
+    """
+    number = int.__int__(value)  # the plain int behind an IntEnum or other subclass
+    if not -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+        # str() of a huge int can itself fail (sys.int_max_str_digits), so describe its size.
+        shown = str(number) if number.bit_length() <= 128 else f"a {number.bit_length()}-bit int"
+        raise CanonicalizationError(
+            f"integer {shown} is outside the I-JSON range ±(2**53-1); send it as a string"
+        )
+    sink(str(number))
+
+
+def _serialize_number(value: float, sink: _Sink) -> None:
+    """RFC 8785 §3.2.2.3: a double, written as ECMAScript's Number::toString writes it.
+
+    NaN and ±Infinity have no JSON form and MUST be rejected (§3.2.2.3). Otherwise this is
+    ECMA-262 (6th ed.) §7.1.12.1, Number::toString, steps 2-10, over the shortest digit string
+    that round-trips, with the closest such digits (ECMA-262 note 2, which RFC 8785 requires);
+    Python's ``repr`` of a float yields exactly those digits.
+    """
+    number = float.__float__(value)  # the plain float behind a subclass
+    if not math.isfinite(number):
+        raise CanonicalizationError(f"{number!r} is not a JSON number (RFC 8785 §3.2.2.3)")
+    if number == 0:
+        sink("0")  # step 2: +0 and -0 are both "0"
+        return
+    if number < 0:
+        sink("-")  # step 3: the sign, then the magnitude
+        number = -number
+    digits, n = _shortest_digits(number)
+    k = len(digits)
+    if k <= n <= 21:
+        # step 6: an integer; the digits, then n-k zeros
+        sink(digits + "0" * (n - k))
+    elif 0 < n <= 21:
+        # step 7: the decimal point falls inside the digits
+        sink(f"{digits[:n]}.{digits[n:]}")
+    elif -6 < n <= 0:
+        # step 8: a small number, "0." and -n zeros before the digits
+        sink("0." + "0" * -n + digits)
+    else:
+        # steps 9-10: exponent notation, always with an explicit exponent sign
+        exponent = n - 1
+        sign = "+" if exponent >= 0 else "-"
+        mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
+        sink(f"{mantissa}e{sign}{abs(exponent)}")
+
+
+def _shortest_digits(number: float) -> tuple[str, int]:
+    """Return ``(s, n)`` for a finite ``number > 0``, in ECMA-262 §7.1.12.1 step 5's terms:
+    ``s`` the shortest decimal digits (no leading or trailing zeros) that round-trip, ``n``
+    the position of the decimal point, so that ``number == 0.s × 10**n``.
+
+    CPython's ``repr`` gives the shortest round-tripping digits, and of those the nearest
+    (David Gay's algorithm, mode 0), in forms like ``123.45``, ``1e-07`` or ``1.5e+16``.
+    """
+    text = repr(number)
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    n = len(whole) + (int(exponent) if exponent else 0)
+    stripped = digits.lstrip("0")
+    n -= len(digits) - len(stripped)  # each leading zero moves the point left
+    return stripped.rstrip("0"), n
+
+
+# §3.2.2.2: escape only '"', '\' and U+0000..U+001F; the five controls with a two-character
+# form use it, the rest use \u00xx with lowercase hex. Everything else (DEL, U+2028, ...)
+# is written as itself.
+_ESCAPES = {chr(c): f"\\u{c:04x}" for c in range(0x20)} | {
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+    '"': '\\"',
+    "\\": "\\\\",
+}
+_NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\]')
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _serialize_string(value: str, sink: _Sink) -> None:
+    """RFC 8785 §3.2.2.2: a JSON string with the minimal escaping ECMAScript's
+    JSON.stringify uses; no Unicode normalization (§3.1).
+
+    Python strings are code points, so a lone surrogate (U+D800..U+DFFF) can only be
+    unpaired; it has no UTF-8 encoding (§3.2.4) and is rejected.
+    """
+    text = str.__str__(value)  # the plain str behind a StrEnum or other subclass
+    _check_unicode(text, "string")
+    sink('"')
+    sink(_NEEDS_ESCAPE.sub(lambda match: _ESCAPES[match.group()], text))
+    sink('"')
+
+
+def _check_unicode(text: str, what: str) -> None:
+    found = _LONE_SURROGATE.search(text)
+    if found is not None:
+        raise CanonicalizationError(
+            f"{what} contains a lone surrogate U+{ord(found.group()):04X} at index "
+            f"{found.start()}, which UTF-8 cannot encode (RFC 8785 §3.2.4)"
+        )
+
+
+def _utf16_sort_key(name: str) -> bytes:
+    """RFC 8785 §3.2.3: member names compare as arrays of UTF-16 code units. Big-endian
+    UTF-16 compares byte-wise in exactly that order (two bytes per unit, high byte first)."""
+    return name.encode("utf-16-be")
+
+
+def _serialize_object(value: dict[object, object], sink: _Sink) -> None:
+    """RFC 8785 §3.2.3: members sorted by name in UTF-16 code-unit order, at every level;
+    names are strings (RFC 8259 §4) and unique (RFC 7493 §2.3)."""
+    members: list[tuple[str, object]] = []
+    for key, member in dict.items(value):
+        if not isinstance(key, str):
+            raise CanonicalizationError(
+                f"object key {key!r} has type {type(key).__qualname__}, not str"
+            )
+        name = str.__str__(key)
+        _check_unicode(name, f"object key {name!r}")
+        members.append((name, member))
+    members.sort(key=lambda item: _utf16_sort_key(item[0]))
+    sink("{")
+    previous: str | None = None
+    for index, (name, member) in enumerate(members):
+        if name == previous:
+            # Only str subclasses with their own __eq__/__hash__ can get here.
+            raise CanonicalizationError(f"duplicate object key {name!r}")
+        previous = name
+        if index:
+            sink(",")
+        _serialize_string(name, sink)
+        sink(":")
+        try:
+            _serialize_value(member, sink)
+        except CanonicalizationError as exc:
+            _prefix_pointer(exc, name)
+            raise
+    sink("}")
+
+
+def _serialize_array(value: list[object] | tuple[object, ...], sink: _Sink) -> None:
+    """RFC 8785 §3.2.2 / RFC 8259 §5: elements in their given order, comma-separated."""
+    sink("[")
+    for index, element in enumerate(value):
+        if index:
+            sink(",")
+        try:
+            _serialize_value(element, sink)
+        except CanonicalizationError as exc:
+            _prefix_pointer(exc, str(index))
+            raise
+    sink("]")
+
+
+def _prefix_pointer(error: CanonicalizationError, token: str) -> None:
+    """Prefix the JSON pointer of ``error``, raised inside one member, with that member's
+    reference token (RFC 6901 §3-4: "~" as "~0", "/" as "~1"). Pointers are built only as
+    an error unwinds, so the success path pays nothing for them."""
+    escaped = token.replace("~", "~0").replace("/", "~1")
+    error.field = f"/{escaped}{error.field}"
+
+
+# ---------------------------------------------------------------------------------------
+# Fast path: orjson, where it provably writes the reference's bytes.
+# ---------------------------------------------------------------------------------------
+
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS
+_NON_BMP = re.compile("[\U00010000-\U0010ffff]")
+_FLOAT_MIN = 1e-5  # below this orjson writes exponent notation where JCS does not
+_FLOAT_MAX = 2.0**52  # at and above this every double is integral
+_FAST_PATH_MAX_DEPTH = 64  # events nest at most 16 deep (ARCHITECTURE §4)
+
+
+def canonicalize(value: object) -> bytes:
+    """Return the RFC 8785 canonical form of ``value`` as UTF-8 bytes.
+
+    Byte-identical to :func:`canonicalize_reference` for every input, errors included;
+    faster for the common case (see the module docstring for when orjson is used).
+    """
+    if FAST_PATH_ENABLED and _orjson_is_exact(value):
+        try:
+            return orjson.dumps(value, option=_ORJSON_OPTIONS)
+        except orjson.JSONEncodeError:
+            pass  # lone surrogate, non-str key, too deep: the reference names the problem
+    return canonicalize_reference(value)
+
+
+def _orjson_is_exact(value: Any, depth: int = 0) -> bool:
+    """True when ``orjson.dumps(value, OPT_SORT_KEYS)`` is known to equal the reference's
+    output or to raise. One pass over exact built-in types; ``False`` only means "use the
+    reference", never "invalid".
+
+    Strings need no check: orjson escapes as §3.2.2.2 does and raises on lone surrogates.
+    Each object's keys are joined so that the BMP check is a single C-level scan. The depth
+    cap bounds the recursion, cycles included (orjson itself stops at 255 levels).
+    """
+    kind = type(value)
+    members: Iterable[Any]
+    if kind is dict:
+        try:
+            names = "".join(value)
+        except TypeError:
+            return False  # a non-str key
+        if not names.isascii() and _NON_BMP.search(names) is not None:
+            return False
+        members = value.values()
+    elif kind is list or kind is tuple:
+        members = value
+    elif kind is str or kind is bool or value is None:
+        return True
+    elif kind is int:
+        in_range: bool = -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+        return in_range
+    elif kind is float:
+        return _float_is_exact(value)
+    else:
+        return False
+    if depth >= _FAST_PATH_MAX_DEPTH:
+        return False
+    for member in members:
+        # Strings and small ints, the bulk of an event, are settled without a call.
+        member_kind = type(member)
+        if member_kind is str or member_kind is bool or member is None:
+            continue
+        if member_kind is int:
+            if -MAX_SAFE_INTEGER <= member <= MAX_SAFE_INTEGER:
+                continue
+            return False
+        if not _orjson_is_exact(member, depth + 1):
+            return False
+    return True
+
+
+def _float_is_exact(number: float) -> bool:
+    """True when orjson writes ``number`` as §3.2.2.3 does: non-integral and
+    1e-5 <= |x| < 2**52, where both print the same shortest digits in plain decimal.
+    NaN fails both comparisons, ±Infinity the upper bound, -0.0 is integral."""
+    return _FLOAT_MIN <= abs(number) < _FLOAT_MAX and not number.is_integer()
+
+
+def _probe_orjson() -> bool:
+    """Check, once at import, the orjson behaviours the fast path relies on: escaping of
+    every character class §3.2.2.2 names, code-point key order for BMP keys, and the float
+    window's edges. Pure computation; a mismatch disables the fast path."""
+    text = "".join(chr(c) for c in range(0x80)) + "\x80\xff\u2028\u2029\ud7ff\ue000\ufeff\uffff"
+    text += "\U00010000\U0001f600\U0010ffff"
+    keys = {chr(c): c for c in (0x0D, 0x31, 0x7F, 0x80, 0xF6, 0x20AC, 0xD7FF, 0xE000, 0xFB33)}
+    floats = [
+        1e-5,
+        -1.5e-5,
+        0.1,
+        0.3 + 0.6,  # 0.8999999999999999: seventeen digits
+        123.456,
+        333333333.3333333,
+        2.0**52 - 0.5,
+        -(2.0**51 + 0.5),
+        5e-5,
+        0.00012345678901234567,
+    ]
+    samples: list[object] = [text, keys, floats, [0, -1, 1, MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER]]
+    try:
+        return all(
+            orjson.dumps(sample, option=_ORJSON_OPTIONS) == canonicalize_reference(sample)
+            for sample in samples
+        ) and all(_float_is_exact(number) for number in floats)
+    except (orjson.JSONEncodeError, CanonicalizationError):
+        return False
+
+
+#: Whether the installed orjson passed the import-time probe (tests assert that it did).
+FAST_PATH_ENABLED: bool = _probe_orjson()
