@@ -11,6 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.dbfixtures"]
+
 
 def vectors_dir() -> Path:
     """``$TRAILSEAL_VECTORS`` or ``../shared/vectors`` beside the checkout. Missing vectors
@@ -29,3 +31,4 @@ def load_vector_json(relative: str) -> Any:
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     return vectors_dir()
+

@@ -1,0 +1,519 @@
+"""PostgreSQL driver (psycopg 3 + psycopg-pool). Appends lock the log head row with
+``SELECT … FOR UPDATE``, which serializes appends to one log across every server process
+while appends to other logs run in parallel (ARCHITECTURE §6, §10). Entries go in with one
+``INSERT … SELECT FROM unnest(…)`` per batch: one round trip, one plan, and the tsvector
+computed by the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
+
+from trailseal.store.base import (
+    ApiKeyRow,
+    CheckpointRow,
+    IdRecord,
+    IntakeRow,
+    LogHead,
+    NewEntry,
+    ProjectRow,
+    ReceiptRow,
+    SigningKeyRow,
+    StoredEntry,
+    TileKey,
+)
+from trailseal.store.errors import DuplicateIdError, SchemaError
+from trailseal.store.migrations import load_migrations
+from trailseal.store.rows import (
+    api_key_from_row,
+    checkpoint_from_row,
+    log_head_from_row,
+    receipt_from_row,
+    stored_entry_from_row,
+)
+
+__all__ = ["PostgresStore"]
+
+_LOG_COLUMNS = "project, log_id, organization, origin, size, chain_head, peaks, created_at"
+_ENTRY_COLUMNS = "project, log_id, seq, event_id, entry, leaf_hash, chain_hash, content_hash"
+_API_KEY_COLUMNS = (
+    "key_id, project, key_hash, scopes, organization, name, test, created_at, revoked_at"
+)
+_RECEIPT_COLUMNS = (
+    "project, receipt_id, state, organization, event_ids, created_at, updated_at, log_id, error"
+)
+_MIGRATION_LOCK = 7_311_002  # pg_advisory_xact_lock key: one migrator at a time
+
+_INSERT_ENTRIES = """
+INSERT INTO entries (project, log_id, seq, event_id, entry, leaf_hash, chain_hash, content_hash,
+    received_at, occurred_at, action, actor_id, actor_type, actor_name, resource_type,
+    resource_id, target_ids, outcome, tags, search)
+SELECT %(project)s, %(log_id)s, u.seq, u.event_id, u.entry, u.leaf_hash, u.chain_hash,
+    u.content_hash, u.received_at, u.occurred_at, u.action, u.actor_id, u.actor_type,
+    u.actor_name, u.resource_type, u.resource_id, u.target_ids, u.outcome, u.tags,
+    to_tsvector('simple', u.body)
+FROM unnest(%(seq)s::bigint[], %(event_id)s::text[], %(entry)s::bytea[], %(leaf_hash)s::bytea[],
+    %(chain_hash)s::bytea[], %(content_hash)s::bytea[], %(received_at)s::text[],
+    %(occurred_at)s::text[], %(action)s::text[], %(actor_id)s::text[], %(actor_type)s::text[],
+    %(actor_name)s::text[], %(resource_type)s::text[], %(resource_id)s::text[],
+    %(target_ids)s::text[], %(outcome)s::text[], %(tags)s::text[], %(body)s::text[])
+    AS u(seq, event_id, entry, leaf_hash, chain_hash, content_hash, received_at, occurred_at,
+         action, actor_id, actor_type, actor_name, resource_type, resource_id, target_ids,
+         outcome, tags, body)
+"""
+
+
+class PostgresStore:
+    """The Store protocol on a PostgreSQL database (``TRAILSEAL_DATABASE_URL``)."""
+
+    kind = "postgresql"
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 16) -> None:
+        self.dsn = dsn
+        self._pool = ConnectionPool(
+            dsn, min_size=min_size, max_size=max_size, open=True,
+            kwargs={"autocommit": False}, name="trailseal",
+        )
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._tx() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._tx() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def migrate(self) -> None:
+        migrations = load_migrations("postgres")
+        with self._tx() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)"
+            )
+            row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+            current = (row[0] if row else None) or 0
+            newest = migrations[-1][0] if migrations else 0
+            if current > newest:
+                raise SchemaError(
+                    f"database schema v{current} is newer than this trailseal (v{newest})"
+                )
+            for version, sql in migrations:
+                if version > current:
+                    conn.execute(sql.encode())
+                    conn.execute("INSERT INTO schema_migrations VALUES (%s)", (version,))
+
+    # -- projects and keys -----------------------------------------------------------------
+    def create_project(self, row: ProjectRow) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO projects VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (row.project, row.created_at, row.retention_days, row.monthly_event_limit),
+            )
+            return cur.rowcount == 1
+
+    def get_project(self, project: str) -> ProjectRow | None:
+        row = self._one(
+            "SELECT project, created_at, retention_days, monthly_event_limit FROM projects"
+            " WHERE project = %s",
+            (project,),
+        )
+        return ProjectRow(*row) if row else None
+
+    def list_projects(self) -> list[ProjectRow]:
+        rows = self._all(
+            "SELECT project, created_at, retention_days, monthly_event_limit FROM projects"
+            " ORDER BY project"
+        )
+        return [ProjectRow(*row) for row in rows]
+
+    def add_signing_key(self, row: SigningKeyRow) -> SigningKeyRow:
+        with self._tx() as conn:
+            # Lock the project row so two starting servers cannot both add a first key.
+            conn.execute("SELECT 1 FROM projects WHERE project = %s FOR UPDATE", (row.project,))
+            existing = conn.execute(
+                "SELECT project, key_id, public_key, private_sealed, created_at"
+                " FROM signing_keys WHERE project = %s ORDER BY created_at, key_id LIMIT 1",
+                (row.project,),
+            ).fetchone()
+            if existing:
+                project, key_id, public, sealed, created = existing
+                return SigningKeyRow(project, key_id, bytes(public), bytes(sealed), created)
+            conn.execute(
+                "INSERT INTO signing_keys VALUES (%s, %s, %s, %s, %s)",
+                (row.project, row.key_id, row.public_key, row.private_sealed, row.created_at),
+            )
+            return row
+
+    def signing_keys(self, project: str) -> list[SigningKeyRow]:
+        rows = self._all(
+            "SELECT project, key_id, public_key, private_sealed, created_at FROM signing_keys"
+            " WHERE project = %s ORDER BY created_at, key_id",
+            (project,),
+        )
+        return [SigningKeyRow(p, k, bytes(pub), bytes(sealed), c) for p, k, pub, sealed, c in rows]
+
+    def create_api_key(self, row: ApiKeyRow) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                f"INSERT INTO api_keys ({_API_KEY_COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (row.key_id, row.project, row.key_hash, ",".join(row.scopes), row.organization,
+                 row.name, row.test, row.created_at, row.revoked_at),
+            )
+
+    def find_api_key(self, key_hash: bytes) -> ApiKeyRow | None:
+        row = self._one(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_hash = %s",
+                        (key_hash,))
+        return api_key_from_row(row) if row else None
+
+    def list_api_keys(self, project: str) -> list[ApiKeyRow]:
+        rows = self._all(
+            f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE project = %s ORDER BY created_at",
+            (project,),
+        )
+        return [api_key_from_row(row) for row in rows]
+
+    def revoke_api_key(self, project: str, key_id: str, when: str) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = %s WHERE project = %s AND key_id = %s"
+                " AND revoked_at IS NULL",
+                (when, project, key_id),
+            )
+            return cur.rowcount == 1
+
+    def count_api_keys(self) -> int:
+        return int(self._one("SELECT count(*) FROM api_keys")[0])
+
+    # -- logs ------------------------------------------------------------------------------
+    def get_or_create_log(
+        self, project: str, organization: str, *, log_id: str, origin: str, now: str
+    ) -> LogHead:
+        found = self.find_log(project, organization)
+        if found:
+            return found
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO logs (project, log_id, organization, origin, size, chain_head,"
+                " peaks, created_at) VALUES (%s, %s, %s, %s, 0, %s, '\\x', %s)"
+                " ON CONFLICT DO NOTHING",
+                (project, log_id, organization, origin, bytes(32), now),
+            )
+        found = self.find_log(project, organization)
+        assert found is not None
+        return found
+
+    def find_log(self, project: str, organization: str) -> LogHead | None:
+        row = self._one(
+            f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = %s AND organization = %s"
+            " AND deleted_at IS NULL",
+            (project, organization),
+        )
+        return log_head_from_row(row) if row else None
+
+    def get_log(self, project: str, log_id: str) -> LogHead | None:
+        row = self._one(
+            f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = %s AND log_id = %s",
+            (project, log_id),
+        )
+        return log_head_from_row(row) if row else None
+
+    def list_logs(self, project: str) -> list[LogHead]:
+        rows = self._all(
+            f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = %s AND deleted_at IS NULL"
+            " ORDER BY organization",
+            (project,),
+        )
+        return [log_head_from_row(row) for row in rows]
+
+    def delete_log(self, project: str, organization: str, when: str) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE logs SET deleted_at = %s WHERE project = %s AND organization = %s"
+                " AND deleted_at IS NULL",
+                (when, project, organization),
+            )
+            return cur.rowcount == 1
+
+    # -- appends ---------------------------------------------------------------------------
+    @contextmanager
+    def append(self, project: str, log_id: str) -> Iterator[_PostgresAppend]:
+        with self._tx() as conn:
+            row = conn.execute(
+                f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = %s AND log_id = %s FOR UPDATE",
+                (project, log_id),
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no log {log_id!r} in project {project!r}")
+            yield _PostgresAppend(conn, log_head_from_row(row))
+
+    # -- reads -----------------------------------------------------------------------------
+    def get_entry(self, project: str, log_id: str, seq: int) -> StoredEntry | None:
+        row = self._one(
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = %s AND log_id = %s"
+            " AND seq = %s",
+            (project, log_id, seq),
+        )
+        return stored_entry_from_row(row) if row else None
+
+    def get_entry_by_id(self, project: str, event_id: str) -> StoredEntry | None:
+        row = self._one(
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = %s AND event_id = %s",
+            (project, event_id),
+        )
+        return stored_entry_from_row(row) if row else None
+
+    def find_ids(self, project: str, event_ids: Sequence[str]) -> dict[str, IdRecord]:
+        with self._tx() as conn:
+            return _find_ids(conn, project, event_ids)
+
+    def iter_entries(
+        self, project: str, log_id: str, start: int, end: int, *, page: int = 5000
+    ) -> Iterator[StoredEntry]:
+        position = start
+        while position < end:
+            rows = self._all(
+                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = %s AND log_id = %s"
+                " AND seq >= %s AND seq < %s ORDER BY seq",
+                (project, log_id, position, min(end, position + page)),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield stored_entry_from_row(row)
+            position = int(rows[-1][2]) + 1
+
+    def read_tiles(
+        self, project: str, log_id: str, keys: Sequence[TileKey]
+    ) -> dict[TileKey, bytes]:
+        with self._tx() as conn:
+            return _read_tiles(conn, project, log_id, keys)
+
+    def get_checkpoint(self, project: str, log_id: str, size: int) -> CheckpointRow | None:
+        row = self._one(
+            "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
+            " WHERE project = %s AND log_id = %s AND size = %s",
+            (project, log_id, size),
+        )
+        return checkpoint_from_row(row) if row else None
+
+    def latest_checkpoint(self, project: str, log_id: str) -> CheckpointRow | None:
+        row = self._one(
+            "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
+            " WHERE project = %s AND log_id = %s ORDER BY size DESC LIMIT 1",
+            (project, log_id),
+        )
+        return checkpoint_from_row(row) if row else None
+
+    def list_checkpoints(self, project: str, log_id: str) -> list[CheckpointRow]:
+        rows = self._all(
+            "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
+            " WHERE project = %s AND log_id = %s ORDER BY size",
+            (project, log_id),
+        )
+        return [checkpoint_from_row(row) for row in rows]
+
+    def redact_entry(self, project: str, log_id: str, seq: int) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE entries SET entry = NULL, search = NULL, actor_name = NULL,"
+                " target_ids = NULL, tags = NULL"
+                " WHERE project = %s AND log_id = %s AND seq = %s AND entry IS NOT NULL",
+                (project, log_id, seq),
+            )
+            return cur.rowcount == 1
+
+    # -- receipts and intake ---------------------------------------------------------------
+    def put_intake(self, receipt: ReceiptRow, events: bytes) -> IntakeRow:
+        with self._tx() as conn:
+            _put_receipts(conn, [receipt])
+            row = conn.execute(
+                "INSERT INTO intake (project, organization, receipt_id, received_at, events)"
+                " VALUES (%s, %s, %s, %s, %s) RETURNING intake_id",
+                (receipt.project, receipt.organization, receipt.receipt_id, receipt.created_at,
+                 events),
+            ).fetchone()
+        assert row is not None
+        return IntakeRow(int(row[0]), receipt.project, receipt.organization, receipt.receipt_id,
+                         receipt.created_at, events)
+
+    def pending_intake(self, limit: int) -> list[IntakeRow]:
+        rows = self._all(
+            "SELECT intake_id, project, organization, receipt_id, received_at, events"
+            " FROM intake ORDER BY intake_id LIMIT %s",
+            (limit,),
+        )
+        return [IntakeRow(int(i), p, o, r, t, bytes(e)) for i, p, o, r, t, e in rows]
+
+    def get_receipt(self, project: str, receipt_id: str) -> ReceiptRow | None:
+        row = self._one(
+            f"SELECT {_RECEIPT_COLUMNS} FROM receipts WHERE project = %s AND receipt_id = %s",
+            (project, receipt_id),
+        )
+        return receipt_from_row(row) if row else None
+
+    def put_receipt(self, receipt: ReceiptRow) -> None:
+        with self._tx() as conn:
+            _put_receipts(conn, [receipt])
+
+    def fail_receipt(self, project: str, receipt_id: str, error: str, when: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE receipts SET state = 'failed', error = %s, updated_at = %s"
+                " WHERE project = %s AND receipt_id = %s",
+                (error, when, project, receipt_id),
+            )
+            conn.execute(
+                "DELETE FROM intake WHERE project = %s AND receipt_id = %s",
+                (project, receipt_id),
+            )
+
+
+class _PostgresAppend:
+    """The AppendTransaction of PostgresStore; holds the log head row lock."""
+
+    def __init__(self, conn: psycopg.Connection[Any], head: LogHead) -> None:
+        self._conn = conn
+        self._head = head
+
+    @property
+    def head(self) -> LogHead:
+        return self._head
+
+    def find_ids(self, event_ids: Sequence[str]) -> dict[str, IdRecord]:
+        return _find_ids(self._conn, self._head.project, event_ids)
+
+    def insert_entries(self, entries: Sequence[NewEntry]) -> None:
+        params = {
+            "project": self._head.project,
+            "log_id": self._head.log_id,
+            "seq": [e.seq for e in entries],
+            "event_id": [e.event_id for e in entries],
+            "entry": [e.entry for e in entries],
+            "leaf_hash": [e.leaf_hash for e in entries],
+            "chain_hash": [e.chain_hash for e in entries],
+            "content_hash": [e.content_hash for e in entries],
+            "received_at": [e.received_at for e in entries],
+            "occurred_at": [e.occurred_at for e in entries],
+            "action": [e.action for e in entries],
+            "actor_id": [e.actor_id for e in entries],
+            "actor_type": [e.actor_type for e in entries],
+            "actor_name": [e.actor_name for e in entries],
+            "resource_type": [e.resource_type for e in entries],
+            "resource_id": [e.resource_id for e in entries],
+            "target_ids": [e.target_ids for e in entries],
+            "outcome": [e.outcome for e in entries],
+            "tags": [e.tags for e in entries],
+            "body": [e.search_text for e in entries],
+        }
+        try:
+            with self._conn.transaction():  # a savepoint: a duplicate leaves the lock held
+                self._conn.execute(_INSERT_ENTRIES, params)
+        except pg_errors.UniqueViolation as exc:
+            raise DuplicateIdError(str(exc)) from exc
+
+    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+        return _read_tiles(self._conn, self._head.project, self._head.log_id, keys)
+
+    def put_tiles(self, tiles: dict[TileKey, bytes]) -> None:
+        if not tiles:
+            return
+        project, log_id = self._head.project, self._head.log_id
+        with self._conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO tiles VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (project, log_id, level, idx) DO UPDATE SET hashes = excluded.hashes",
+                [(project, log_id, level, index, data) for (level, index), data in tiles.items()],
+            )
+
+    def put_checkpoint(self, checkpoint: CheckpointRow) -> None:
+        self._conn.execute(
+            "INSERT INTO checkpoints VALUES (%s, %s, %s, %s, %s, %s)",
+            (self._head.project, checkpoint.log_id, checkpoint.size, checkpoint.root_hash,
+             checkpoint.note, checkpoint.created_at),
+        )
+
+    def set_head(self, *, size: int, chain_head: bytes, peaks: bytes) -> None:
+        self._conn.execute(
+            "UPDATE logs SET size = %s, chain_head = %s, peaks = %s"
+            " WHERE project = %s AND log_id = %s",
+            (size, chain_head, peaks, self._head.project, self._head.log_id),
+        )
+
+    def read_state(self, facade: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT state FROM log_state WHERE project = %s AND log_id = %s AND facade = %s",
+            (self._head.project, self._head.log_id, facade),
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def write_state(self, facade: str, state: bytes) -> None:
+        self._conn.execute(
+            "INSERT INTO log_state VALUES (%s, %s, %s, %s) ON CONFLICT (project, log_id, facade)"
+            " DO UPDATE SET state = excluded.state",
+            (self._head.project, self._head.log_id, facade, state),
+        )
+
+    def put_receipts(self, receipts: Sequence[ReceiptRow]) -> None:
+        _put_receipts(self._conn, receipts)
+
+    def delete_intake(self, intake_ids: Sequence[int]) -> None:
+        if intake_ids:
+            self._conn.execute("DELETE FROM intake WHERE intake_id = ANY(%s)", (list(intake_ids),))
+
+
+def _find_ids(
+    conn: psycopg.Connection[Any], project: str, event_ids: Sequence[str]
+) -> dict[str, IdRecord]:
+    if not event_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT event_id, log_id, seq, content_hash FROM entries"
+        " WHERE project = %s AND event_id = ANY(%s)",
+        (project, list(event_ids)),
+    ).fetchall()
+    return {eid: IdRecord(log_id, int(seq), bytes(content)) for eid, log_id, seq, content in rows}
+
+
+def _read_tiles(
+    conn: psycopg.Connection[Any], project: str, log_id: str, keys: Sequence[TileKey]
+) -> dict[TileKey, bytes]:
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT t.level, t.idx, t.hashes FROM tiles t"
+        " JOIN unnest(%s::integer[], %s::bigint[]) AS k(level, idx)"
+        " ON t.level = k.level AND t.idx = k.idx"
+        " WHERE t.project = %s AND t.log_id = %s",
+        ([k[0] for k in keys], [k[1] for k in keys], project, log_id),
+    ).fetchall()
+    return {(int(level), int(idx)): bytes(data) for level, idx, data in rows}
+
+
+def _put_receipts(conn: psycopg.Connection[Any], receipts: Sequence[ReceiptRow]) -> None:
+    if not receipts:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO receipts ({_RECEIPT_COLUMNS})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (project, receipt_id) DO UPDATE SET state = excluded.state,"
+            " log_id = excluded.log_id, error = excluded.error, updated_at = excluded.updated_at",
+            [(r.project, r.receipt_id, r.state, r.organization, orjson.dumps(list(r.event_ids)),
+              r.created_at, r.updated_at, r.log_id, r.error) for r in receipts],
+        )

@@ -1,0 +1,528 @@
+"""SQLite driver: the embedded default. One file in the data directory, WAL with
+``synchronous=FULL`` so a committed transaction survives power loss, and ``BEGIN
+IMMEDIATE`` for appends, which takes the database's write lock: that is what serializes
+appends across processes (ARCHITECTURE §6).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trailseal.store.columns import search_text_of_entry
+from trailseal.store.base import (
+    ApiKeyRow,
+    CheckpointRow,
+    IdRecord,
+    IntakeRow,
+    LogHead,
+    NewEntry,
+    ProjectRow,
+    ReceiptRow,
+    SigningKeyRow,
+    StoredEntry,
+    TileKey,
+)
+from trailseal.store.errors import DuplicateIdError, SchemaError
+from trailseal.store.migrations import load_migrations
+from trailseal.store.rows import (
+    api_key_from_row,
+    checkpoint_from_row,
+    entry_insert_params,
+    log_head_from_row,
+    receipt_from_row,
+    stored_entry_from_row,
+)
+
+__all__ = ["SQLiteStore"]
+
+_LOG_COLUMNS = "project, log_id, organization, origin, size, chain_head, peaks, created_at"
+_ENTRY_COLUMNS = "project, log_id, seq, event_id, entry, leaf_hash, chain_hash, content_hash"
+_API_KEY_COLUMNS = (
+    "key_id, project, key_hash, scopes, organization, name, test, created_at, revoked_at"
+)
+_RECEIPT_COLUMNS = (
+    "project, receipt_id, state, organization, event_ids, created_at, updated_at, log_id, error"
+)
+# SQLite caps bound parameters per statement (32766 since 3.32); stay well below.
+_IN_CHUNK = 900
+
+
+def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SQLiteStore:
+    """The Store protocol on one SQLite file."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 60_000) -> None:
+        self.path = str(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+
+    # -- connections ---------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=60
+            )
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA cache_size = -65536")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def migrate(self) -> None:
+        migrations = load_migrations("sqlite")
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
+            )
+            current = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+            current = current or 0
+            newest = migrations[-1][0] if migrations else 0
+            if current > newest:
+                raise SchemaError(
+                    f"database schema v{current} is newer than this trailseal (v{newest})"
+                )
+            for version, sql in migrations:
+                if version > current:
+                    for statement in _split_sql(sql):
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO schema_migrations VALUES (?)", (version,))
+
+    # -- projects and keys -----------------------------------------------------------------
+    def create_project(self, row: ProjectRow) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO projects VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (row.project, row.created_at, row.retention_days, row.monthly_event_limit),
+            )
+            return cur.rowcount == 1
+
+    def get_project(self, project: str) -> ProjectRow | None:
+        found = self._conn().execute(
+            "SELECT project, created_at, retention_days, monthly_event_limit FROM projects"
+            " WHERE project = ?",
+            (project,),
+        ).fetchone()
+        return ProjectRow(*found) if found else None
+
+    def list_projects(self) -> list[ProjectRow]:
+        rows = self._conn().execute(
+            "SELECT project, created_at, retention_days, monthly_event_limit FROM projects"
+            " ORDER BY project"
+        )
+        return [ProjectRow(*row) for row in rows]
+
+    def add_signing_key(self, row: SigningKeyRow) -> SigningKeyRow:
+        with self._write() as conn:
+            existing = conn.execute(
+                "SELECT project, key_id, public_key, private_sealed, created_at"
+                " FROM signing_keys WHERE project = ? ORDER BY created_at, key_id LIMIT 1",
+                (row.project,),
+            ).fetchone()
+            if existing:
+                return SigningKeyRow(*existing)
+            conn.execute(
+                "INSERT INTO signing_keys VALUES (?, ?, ?, ?, ?)",
+                (row.project, row.key_id, row.public_key, row.private_sealed, row.created_at),
+            )
+            return row
+
+    def signing_keys(self, project: str) -> list[SigningKeyRow]:
+        rows = self._conn().execute(
+            "SELECT project, key_id, public_key, private_sealed, created_at FROM signing_keys"
+            " WHERE project = ? ORDER BY created_at, key_id",
+            (project,),
+        )
+        return [SigningKeyRow(*row) for row in rows]
+
+    def create_api_key(self, row: ApiKeyRow) -> None:
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO api_keys ({_API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.key_id, row.project, row.key_hash, ",".join(row.scopes), row.organization,
+                 row.name, int(row.test), row.created_at, row.revoked_at),
+            )
+
+    def find_api_key(self, key_hash: bytes) -> ApiKeyRow | None:
+        row = self._conn().execute(
+            f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?", (key_hash,)
+        ).fetchone()
+        return api_key_from_row(row) if row else None
+
+    def list_api_keys(self, project: str) -> list[ApiKeyRow]:
+        rows = self._conn().execute(
+            f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE project = ? ORDER BY created_at",
+            (project,),
+        )
+        return [api_key_from_row(row) for row in rows]
+
+    def revoke_api_key(self, project: str, key_id: str, when: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE project = ? AND key_id = ?"
+                " AND revoked_at IS NULL",
+                (when, project, key_id),
+            )
+            return cur.rowcount == 1
+
+    def count_api_keys(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM api_keys").fetchone()[0])
+
+    # -- logs ------------------------------------------------------------------------------
+    def get_or_create_log(
+        self, project: str, organization: str, *, log_id: str, origin: str, now: str
+    ) -> LogHead:
+        found = self.find_log(project, organization)
+        if found:
+            return found
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO logs (project, log_id, organization, origin, size, chain_head,"
+                " peaks, created_at) VALUES (?, ?, ?, ?, 0, ?, x'', ?) ON CONFLICT DO NOTHING",
+                (project, log_id, organization, origin, bytes(32), now),
+            )
+            row = conn.execute(
+                f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = ? AND organization = ?"
+                " AND deleted_at IS NULL",
+                (project, organization),
+            ).fetchone()
+        return log_head_from_row(row)
+
+    def find_log(self, project: str, organization: str) -> LogHead | None:
+        row = self._conn().execute(
+            f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = ? AND organization = ?"
+            " AND deleted_at IS NULL",
+            (project, organization),
+        ).fetchone()
+        return log_head_from_row(row) if row else None
+
+    def get_log(self, project: str, log_id: str) -> LogHead | None:
+        row = self._conn().execute(
+            f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = ? AND log_id = ?",
+            (project, log_id),
+        ).fetchone()
+        return log_head_from_row(row) if row else None
+
+    def list_logs(self, project: str) -> list[LogHead]:
+        rows = self._conn().execute(
+            f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = ? AND deleted_at IS NULL"
+            " ORDER BY organization",
+            (project,),
+        )
+        return [log_head_from_row(row) for row in rows]
+
+    def delete_log(self, project: str, organization: str, when: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE logs SET deleted_at = ? WHERE project = ? AND organization = ?"
+                " AND deleted_at IS NULL",
+                (when, project, organization),
+            )
+            return cur.rowcount == 1
+
+    # -- appends ---------------------------------------------------------------------------
+    @contextmanager
+    def append(self, project: str, log_id: str) -> Iterator[_SQLiteAppend]:
+        with self._write() as conn:
+            row = conn.execute(
+                f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = ? AND log_id = ?",
+                (project, log_id),
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no log {log_id!r} in project {project!r}")
+            yield _SQLiteAppend(conn, log_head_from_row(row))
+
+    # -- reads -----------------------------------------------------------------------------
+    def get_entry(self, project: str, log_id: str, seq: int) -> StoredEntry | None:
+        row = self._conn().execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = ? AND log_id = ? AND seq = ?",
+            (project, log_id, seq),
+        ).fetchone()
+        return stored_entry_from_row(row) if row else None
+
+    def get_entry_by_id(self, project: str, event_id: str) -> StoredEntry | None:
+        row = self._conn().execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = ? AND event_id = ?",
+            (project, event_id),
+        ).fetchone()
+        return stored_entry_from_row(row) if row else None
+
+    def find_ids(self, project: str, event_ids: Sequence[str]) -> dict[str, IdRecord]:
+        return _find_ids(self._conn(), project, event_ids)
+
+    def iter_entries(
+        self, project: str, log_id: str, start: int, end: int, *, page: int = 5000
+    ) -> Iterator[StoredEntry]:
+        conn = self._conn()
+        position = start
+        while position < end:
+            rows = conn.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = ? AND log_id = ?"
+                " AND seq >= ? AND seq < ? ORDER BY seq",
+                (project, log_id, position, min(end, position + page)),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield stored_entry_from_row(row)
+            position = rows[-1][2] + 1
+
+    def read_tiles(
+        self, project: str, log_id: str, keys: Sequence[TileKey]
+    ) -> dict[TileKey, bytes]:
+        return _read_tiles(self._conn(), project, log_id, keys)
+
+    def get_checkpoint(self, project: str, log_id: str, size: int) -> CheckpointRow | None:
+        row = self._conn().execute(
+            "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
+            " WHERE project = ? AND log_id = ? AND size = ?",
+            (project, log_id, size),
+        ).fetchone()
+        return checkpoint_from_row(row) if row else None
+
+    def latest_checkpoint(self, project: str, log_id: str) -> CheckpointRow | None:
+        row = self._conn().execute(
+            "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
+            " WHERE project = ? AND log_id = ? ORDER BY size DESC LIMIT 1",
+            (project, log_id),
+        ).fetchone()
+        return checkpoint_from_row(row) if row else None
+
+    def list_checkpoints(self, project: str, log_id: str) -> list[CheckpointRow]:
+        rows = self._conn().execute(
+            "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
+            " WHERE project = ? AND log_id = ? ORDER BY size",
+            (project, log_id),
+        )
+        return [checkpoint_from_row(row) for row in rows]
+
+    def redact_entry(self, project: str, log_id: str, seq: int) -> bool:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT rowid, entry FROM entries WHERE project = ? AND log_id = ? AND seq = ?",
+                (project, log_id, seq),
+            ).fetchone()
+            if row is None or row[1] is None:
+                return False
+            rowid, entry = row
+            # Contentless FTS5 deletes by value: give it back the text it indexed.
+            conn.execute(
+                "INSERT INTO entries_fts (entries_fts, rowid, body) VALUES ('delete', ?, ?)",
+                (rowid, search_text_of_entry(entry)),
+            )
+            conn.execute(
+                "UPDATE entries SET entry = NULL, actor_name = NULL, target_ids = NULL,"
+                " tags = NULL WHERE rowid = ?",
+                (rowid,),
+            )
+            return True
+
+    # -- receipts and intake ---------------------------------------------------------------
+    def put_intake(self, receipt: ReceiptRow, events: bytes) -> IntakeRow:
+        with self._write() as conn:
+            _put_receipts(conn, [receipt])
+            cur = conn.execute(
+                "INSERT INTO intake (project, organization, receipt_id, received_at, events)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (receipt.project, receipt.organization, receipt.receipt_id, receipt.created_at,
+                 events),
+            )
+            intake_id = cur.lastrowid
+        assert intake_id is not None
+        return IntakeRow(intake_id, receipt.project, receipt.organization, receipt.receipt_id,
+                         receipt.created_at, events)
+
+    def pending_intake(self, limit: int) -> list[IntakeRow]:
+        rows = self._conn().execute(
+            "SELECT intake_id, project, organization, receipt_id, received_at, events"
+            " FROM intake ORDER BY intake_id LIMIT ?",
+            (limit,),
+        )
+        return [IntakeRow(*row) for row in rows]
+
+    def get_receipt(self, project: str, receipt_id: str) -> ReceiptRow | None:
+        row = self._conn().execute(
+            f"SELECT {_RECEIPT_COLUMNS} FROM receipts WHERE project = ? AND receipt_id = ?",
+            (project, receipt_id),
+        ).fetchone()
+        return receipt_from_row(row) if row else None
+
+    def put_receipt(self, receipt: ReceiptRow) -> None:
+        with self._write() as conn:
+            _put_receipts(conn, [receipt])
+
+    def fail_receipt(self, project: str, receipt_id: str, error: str, when: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE receipts SET state = 'failed', error = ?, updated_at = ?"
+                " WHERE project = ? AND receipt_id = ?",
+                (error, when, project, receipt_id),
+            )
+            conn.execute(
+                "DELETE FROM intake WHERE project = ? AND receipt_id = ?", (project, receipt_id)
+            )
+
+
+class _SQLiteAppend:
+    """The AppendTransaction of SQLiteStore; lives inside ``BEGIN IMMEDIATE``."""
+
+    def __init__(self, conn: sqlite3.Connection, head: LogHead) -> None:
+        self._conn = conn
+        self._head = head
+
+    @property
+    def head(self) -> LogHead:
+        return self._head
+
+    def find_ids(self, event_ids: Sequence[str]) -> dict[str, IdRecord]:
+        return _find_ids(self._conn, self._head.project, event_ids)
+
+    def insert_entries(self, entries: Sequence[NewEntry]) -> None:
+        project, log_id = self._head.project, self._head.log_id
+        conn = self._conn
+        first_rowid = (conn.execute("SELECT coalesce(max(rowid), 0) FROM entries").fetchone()[0]
+                       + 1)
+        try:
+            conn.executemany(
+                "INSERT INTO entries (rowid, project, log_id, seq, event_id, entry, leaf_hash,"
+                " chain_hash, content_hash, received_at, occurred_at, action, actor_id,"
+                " actor_type, actor_name, resource_type, resource_id, target_ids, outcome, tags)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(first_rowid + n, *entry_insert_params(project, log_id, e))
+                 for n, e in enumerate(entries)],
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateIdError(str(exc)) from exc
+        conn.executemany(
+            "INSERT INTO entries_fts (rowid, body) VALUES (?, ?)",
+            [(first_rowid + n, e.search_text) for n, e in enumerate(entries)],
+        )
+
+    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+        return _read_tiles(self._conn, self._head.project, self._head.log_id, keys)
+
+    def put_tiles(self, tiles: dict[TileKey, bytes]) -> None:
+        project, log_id = self._head.project, self._head.log_id
+        self._conn.executemany(
+            "INSERT INTO tiles VALUES (?, ?, ?, ?, ?) ON CONFLICT (project, log_id, level, idx)"
+            " DO UPDATE SET hashes = excluded.hashes",
+            [(project, log_id, level, index, data) for (level, index), data in tiles.items()],
+        )
+
+    def put_checkpoint(self, checkpoint: CheckpointRow) -> None:
+        self._conn.execute(
+            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+            (self._head.project, checkpoint.log_id, checkpoint.size, checkpoint.root_hash,
+             checkpoint.note, checkpoint.created_at),
+        )
+
+    def set_head(self, *, size: int, chain_head: bytes, peaks: bytes) -> None:
+        self._conn.execute(
+            "UPDATE logs SET size = ?, chain_head = ?, peaks = ? WHERE project = ? AND log_id = ?",
+            (size, chain_head, peaks, self._head.project, self._head.log_id),
+        )
+
+    def read_state(self, facade: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT state FROM log_state WHERE project = ? AND log_id = ? AND facade = ?",
+            (self._head.project, self._head.log_id, facade),
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def write_state(self, facade: str, state: bytes) -> None:
+        self._conn.execute(
+            "INSERT INTO log_state VALUES (?, ?, ?, ?) ON CONFLICT (project, log_id, facade)"
+            " DO UPDATE SET state = excluded.state",
+            (self._head.project, self._head.log_id, facade, state),
+        )
+
+    def put_receipts(self, receipts: Sequence[ReceiptRow]) -> None:
+        _put_receipts(self._conn, receipts)
+
+    def delete_intake(self, intake_ids: Sequence[int]) -> None:
+        self._conn.executemany(
+            "DELETE FROM intake WHERE intake_id = ?", [(i,) for i in intake_ids]
+        )
+
+
+def _find_ids(
+    conn: sqlite3.Connection, project: str, event_ids: Sequence[str]
+) -> dict[str, IdRecord]:
+    found: dict[str, IdRecord] = {}
+    for chunk in _chunks(list(event_ids)):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT event_id, log_id, seq, content_hash FROM entries"
+            f" WHERE project = ? AND event_id IN ({marks})",
+            (project, *chunk),
+        )
+        for event_id, log_id, seq, content_hash in rows:
+            found[event_id] = IdRecord(log_id, seq, bytes(content_hash))
+    return found
+
+
+def _read_tiles(
+    conn: sqlite3.Connection, project: str, log_id: str, keys: Sequence[TileKey]
+) -> dict[TileKey, bytes]:
+    found: dict[TileKey, bytes] = {}
+    for level, index in keys:
+        row = conn.execute(
+            "SELECT hashes FROM tiles WHERE project = ? AND log_id = ? AND level = ? AND idx = ?",
+            (project, log_id, level, index),
+        ).fetchone()
+        if row:
+            found[(level, index)] = bytes(row[0])
+    return found
+
+
+def _put_receipts(conn: sqlite3.Connection, receipts: Sequence[ReceiptRow]) -> None:
+    conn.executemany(
+        f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (project, receipt_id) DO UPDATE SET state = excluded.state,"
+        " log_id = excluded.log_id, error = excluded.error, updated_at = excluded.updated_at",
+        [(r.project, r.receipt_id, r.state, r.organization, orjson.dumps(list(r.event_ids)),
+          r.created_at, r.updated_at, r.log_id, r.error) for r in receipts],
+    )
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration file (no semicolons inside literals in our migrations)."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
