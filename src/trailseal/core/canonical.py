@@ -24,6 +24,8 @@ Choices where the RFC leaves room, so that two trailseal nodes never disagree:
   reader; send such values as strings (RFC 8785 Appendix D). This is also the range of the
   ``rfc8785`` package, which the tests compare against. Floats are doubles already and are
   accepted whatever their magnitude (``1e300``), except NaN and ±Infinity (§3.2.2.3).
+  So ``2.0**53`` is written ``9007199254740992``: whoever re-canonicalizes parsed canonical
+  text must read numbers as doubles (JCS's model), not as Python ints.
 - Strings (keys included) must be valid Unicode: a lone surrogate has no UTF-8 form
   (§3.2.4), so it is rejected rather than replaced.
 - Errors carry ``field``, an RFC 6901 JSON pointer to the offending member; for a bad key
