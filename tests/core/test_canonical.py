@@ -384,7 +384,9 @@ window_floats = st.floats(min_value=1e-5, max_value=2.0**52, exclude_max=True).f
 fast_values = st.recursive(
     st.one_of(st.none(), st.booleans(), ints, texts, window_floats),
     lambda children: st.one_of(
-        st.lists(children, max_size=5), st.dictionaries(bmp_keys, children, max_size=6)
+        st.lists(children, max_size=5),
+        st.lists(children, max_size=3).map(tuple),
+        st.dictionaries(bmp_keys, children, max_size=6),
     ),
     max_leaves=30,
 )

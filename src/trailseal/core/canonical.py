@@ -218,26 +218,30 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _serialize_string(value: str, sink: _Sink) -> None:
-    """RFC 8785 §3.2.2.2: a JSON string with the minimal escaping ECMAScript's
-    JSON.stringify uses; no Unicode normalization (§3.1).
+    """RFC 8785 §3.2.2.2: a JSON string (see :func:`_string_text`)."""
+    sink(_string_text(value))
 
-    Python strings are code points, so a lone surrogate (U+D800..U+DFFF) can only be
+
+def _string_text(value: str, *, is_key: bool = False) -> str:
+    """RFC 8785 §3.2.2.2: ``value`` as a quoted JSON string, with the minimal escaping of
+    ECMAScript's JSON.stringify and no Unicode normalization (§3.1).
+
+    Python strings hold code points, so a surrogate (U+D800..U+DFFF) in one is always
     unpaired; it has no UTF-8 encoding (§3.2.4) and is rejected.
     """
     text = str.__str__(value)  # the plain str behind a StrEnum or other subclass
-    _check_unicode(text, "string")
-    sink('"')
-    sink(_NEEDS_ESCAPE.sub(lambda match: _ESCAPES[match.group()], text))
-    sink('"')
-
-
-def _check_unicode(text: str, what: str) -> None:
-    found = _LONE_SURROGATE.search(text)
+    found = None if text.isascii() else _LONE_SURROGATE.search(text)
     if found is not None:
+        what = f"object key {text!r}" if is_key else "string"  # repr keeps it printable
         raise CanonicalizationError(
             f"{what} contains a lone surrogate U+{ord(found.group()):04X} at index "
             f"{found.start()}, which UTF-8 cannot encode (RFC 8785 §3.2.4)"
         )
+    return f'"{_NEEDS_ESCAPE.sub(_escape, text)}"'
+
+
+def _escape(match: re.Match[str]) -> str:
+    return _ESCAPES[match.group()]
 
 
 def _utf16_sort_key(name: str) -> bytes:
@@ -249,26 +253,25 @@ def _utf16_sort_key(name: str) -> bytes:
 def _serialize_object(value: dict[object, object], sink: _Sink) -> None:
     """RFC 8785 §3.2.3: members sorted by name in UTF-16 code-unit order, at every level;
     names are strings (RFC 8259 §4) and unique (RFC 7493 §2.3)."""
-    members: list[tuple[str, object]] = []
+    # (name, its JSON text, value); each name is validated and escaped once.
+    members: list[tuple[str, str, object]] = []
     for key, member in dict.items(value):
         if not isinstance(key, str):
             raise CanonicalizationError(
                 f"object key {key!r} has type {type(key).__qualname__}, not str"
             )
-        name = str.__str__(key)
-        _check_unicode(name, f"object key {name!r}")
-        members.append((name, member))
+        members.append((str.__str__(key), _string_text(key, is_key=True), member))
     members.sort(key=lambda item: _utf16_sort_key(item[0]))
     sink("{")
     previous: str | None = None
-    for index, (name, member) in enumerate(members):
+    for index, (name, name_text, member) in enumerate(members):
         if name == previous:
             # Only str subclasses with their own __eq__/__hash__ can get here.
             raise CanonicalizationError(f"duplicate object key {name!r}")
         previous = name
         if index:
             sink(",")
-        _serialize_string(name, sink)
+        sink(name_text)
         sink(":")
         try:
             _serialize_value(member, sink)
@@ -358,7 +361,7 @@ def _orjson_is_exact(value: Any, depth: int = 0) -> bool:
     if depth >= _FAST_PATH_MAX_DEPTH:
         return False
     for member in members:
-        # Strings and small ints, the bulk of an event, are settled without a call.
+        # Strings, literals and ints, the bulk of an event, are settled without a call.
         member_kind = type(member)
         if member_kind is str or member_kind is bool or member is None:
             continue
