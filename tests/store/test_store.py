@@ -199,3 +199,21 @@ def test_intake_and_receipts(store: Store) -> None:
     failed = store.get_receipt("p1", "r2")
     assert failed is not None and failed.state == "failed" and failed.error == "conflict"
     assert store.pending_intake(10) == []
+
+
+def test_first_api_key_is_created_once(store_factory: StoreFactory) -> None:
+    stores = [store_factory() for _ in range(4)]
+    stores[0].create_project(ProjectRow("p1", NOW))
+    created: list[bool] = []
+
+    def create(n: int) -> None:
+        row = ApiKeyRow(f"k{n}", "p1", bytes([n]) * 32, ("admin",), None, "admin", False, NOW)
+        created.append(stores[n].create_first_api_key(row))
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(created) == [False, False, False, True]
+    assert stores[0].count_api_keys() == 1

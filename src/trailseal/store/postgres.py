@@ -54,19 +54,20 @@ _MIGRATION_LOCK = 7_311_002  # pg_advisory_xact_lock key: one migrator at a time
 _INSERT_ENTRIES = """
 INSERT INTO entries (project, log_id, seq, event_id, entry, leaf_hash, chain_hash, content_hash,
     received_at, occurred_at, action, actor_id, actor_type, actor_name, resource_type,
-    resource_id, target_ids, outcome, tags, search)
+    resource_id, target_ids, outcome, tags, search, commit_seq)
 SELECT %(project)s, %(log_id)s, u.seq, u.event_id, u.entry, u.leaf_hash, u.chain_hash,
     u.content_hash, u.received_at, u.occurred_at, u.action, u.actor_id, u.actor_type,
     u.actor_name, u.resource_type, u.resource_id, u.target_ids, u.outcome, u.tags,
-    to_tsvector('simple', u.body)
+    to_tsvector('simple', u.body), %(first_commit)s + u.ord - 1
 FROM unnest(%(seq)s::bigint[], %(event_id)s::text[], %(entry)s::bytea[], %(leaf_hash)s::bytea[],
     %(chain_hash)s::bytea[], %(content_hash)s::bytea[], %(received_at)s::text[],
     %(occurred_at)s::text[], %(action)s::text[], %(actor_id)s::text[], %(actor_type)s::text[],
     %(actor_name)s::text[], %(resource_type)s::text[], %(resource_id)s::text[],
     %(target_ids)s::text[], %(outcome)s::text[], %(tags)s::text[], %(body)s::text[])
+    WITH ORDINALITY
     AS u(seq, event_id, entry, leaf_hash, chain_hash, content_hash, received_at, occurred_at,
          action, actor_id, actor_type, actor_name, resource_type, resource_id, target_ids,
-         outcome, tags, body)
+         outcome, tags, body, ord)
 """
 
 
@@ -175,6 +176,19 @@ class PostgresStore:
                 (row.key_id, row.project, row.key_hash, ",".join(row.scopes), row.organization,
                  row.name, row.test, row.created_at, row.revoked_at),
             )
+
+    def create_first_api_key(self, row: ApiKeyRow) -> bool:
+        with self._tx() as conn:
+            conn.execute("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE")
+            if conn.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone():
+                return False
+            conn.execute(
+                f"INSERT INTO api_keys ({_API_KEY_COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (row.key_id, row.project, row.key_hash, ",".join(row.scopes), row.organization,
+                 row.name, row.test, row.created_at, row.revoked_at),
+            )
+            return True
 
     def find_api_key(self, key_hash: bytes) -> ApiKeyRow | None:
         row = self._one(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_hash = %s",
@@ -399,7 +413,18 @@ class _PostgresAppend:
         return _find_ids(self._conn, self._head.project, event_ids)
 
     def insert_entries(self, entries: Sequence[NewEntry]) -> None:
+        # Taking the project's commit counter row here (and holding it to COMMIT) orders
+        # commit_seq by commit time across the project's logs; everything CPU-heavy of
+        # the batch is already done, so the hold is the insert and the commit.
+        counter = self._conn.execute(
+            "UPDATE projects SET next_commit = next_commit + %s WHERE project = %s"
+            " RETURNING next_commit",
+            (len(entries), self._head.project),
+        ).fetchone()
+        if counter is None:
+            raise KeyError(f"no project {self._head.project!r}")
         params = {
+            "first_commit": int(counter[0]) - len(entries) + 1,
             "project": self._head.project,
             "log_id": self._head.log_id,
             "seq": [e.seq for e in entries],

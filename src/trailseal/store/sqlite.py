@@ -180,6 +180,17 @@ class SQLiteStore:
                  row.name, int(row.test), row.created_at, row.revoked_at),
             )
 
+    def create_first_api_key(self, row: ApiKeyRow) -> bool:
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone():
+                return False
+            conn.execute(
+                f"INSERT INTO api_keys ({_API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.key_id, row.project, row.key_hash, ",".join(row.scopes), row.organization,
+                 row.name, int(row.test), row.created_at, row.revoked_at),
+            )
+            return True
+
     def find_api_key(self, key_hash: bytes) -> ApiKeyRow | None:
         row = self._conn().execute(
             f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?", (key_hash,)

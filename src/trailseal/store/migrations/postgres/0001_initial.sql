@@ -4,7 +4,11 @@ CREATE TABLE projects (
     project             text PRIMARY KEY,
     created_at          text NOT NULL,
     retention_days      integer,
-    monthly_event_limit bigint
+    monthly_event_limit bigint,
+    -- The project's commit counter: appends take this row's lock just before writing
+    -- entries and hold it to COMMIT, so commit_seq follows commit order across all of the
+    -- project's logs (project-wide cursors and streams never skip a late commit).
+    next_commit         bigint NOT NULL DEFAULT 0
 );
 
 CREATE TABLE signing_keys (
@@ -63,8 +67,11 @@ CREATE TABLE entries (
     outcome       text,
     tags          text,
     search        tsvector,
+    commit_seq    bigint NOT NULL,
     PRIMARY KEY (project, log_id, seq)
 );
+-- Project-wide listings, cursors and streams in commit order.
+CREATE UNIQUE INDEX entries_commit ON entries (project, commit_seq);
 -- The (project, id) -> (log, seq) id index; also enforces "unique within a project forever".
 CREATE UNIQUE INDEX entries_event_id ON entries (project, event_id);
 -- Actor timelines: actor id [+ action prefix, filtered on the row] + time range.
