@@ -34,6 +34,7 @@ from trailseal.core.note import (
     NoteSignature,
     NoteSigner,
     NoteVerifier,
+    Verifier,
     parse_note,
     parse_signer_key,
     parse_verifier_key,
@@ -245,7 +246,7 @@ def test_the_log_timestamp_wins_over_witnesses() -> None:
     note = parse_note(KEYS.sign(CHECKPOINT, 100))
     early = witness.cosign(note.text, 50)
     message = Note(note.text, (*note.signatures, early)).format()
-    verifiers = [*KEYS.verifiers(), witness.verifier()]
+    verifiers: list[Verifier] = [*KEYS.verifiers(), witness.verifier()]
     assert open_checkpoint(message, verifiers).timestamp == 100
     # Without the log's own cosignature, the earliest trusted cosigner's time is used.
     witnessed = Note(note.text, (note.signatures[0], early)).format()
@@ -353,7 +354,7 @@ def test_parse_uint64_rejects(text: str) -> None:
 origins = key_names
 #: Any origin C2SP allows in a body: one non-empty line without control characters.
 body_lines = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1, max_size=30
+    st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]), min_size=1, max_size=30
 )
 sizes = st.integers(0, MAX_TREE_SIZE)
 roots = st.binary(min_size=32, max_size=32)

@@ -23,13 +23,14 @@ from trailseal.core.cosignature import (
     cosignature_timestamp,
     parse_verifier,
 )
-from trailseal.core.encoding import b64decode_canonical
+from trailseal.core.encoding import b64decode_canonical, b64encode
 from trailseal.core.note import (
     Note,
     NoteSignature,
     NoteSigner,
     NoteVerifier,
     encode_verifier_key,
+    key_id,
     open_note,
     parse_note,
 )
@@ -211,10 +212,16 @@ def test_vkeys_of_other_types_are_not_cosigner_keys() -> None:
         vkey = encode_verifier_key("w", public_key, sig_type)
         with pytest.raises(ValidationError, match="unsupported"):
             CosignatureVerifier.from_vkey(vkey)
-    with pytest.raises(ValidationError, match="32 bytes"):
-        CosignatureVerifier.from_vkey(encode_verifier_key("w", public_key[:31], 0x04))
-    with pytest.raises(ValidationError, match="32 bytes"):
-        parse_verifier(encode_verifier_key("w", public_key + b"\0", 0x04))
+    for material in (public_key[:31], public_key + b"\0"):
+        with pytest.raises(ValidationError, match="32 bytes"):
+            encode_verifier_key("w", material, 0x04)
+        # The same key, encoded by hand with a matching key ID.
+        kid = key_id("w", 0x04, material).hex()
+        vkey = f"w+{kid}+" + b64encode(bytes([0x04]) + material)
+        with pytest.raises(ValidationError, match="32 bytes"):
+            CosignatureVerifier.from_vkey(vkey)
+        with pytest.raises(ValidationError, match="32 bytes"):
+            parse_verifier(vkey)
     with pytest.raises(ValidationError):
         CosignatureVerifier("bad name", public_key)
     with pytest.raises(ValidationError):

@@ -131,7 +131,7 @@ def test_bundle_validates_on_construction(kwargs: dict[str, Any], field: str) ->
 # --- properties -----------------------------------------------------------------------------
 
 checkpoint_texts = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=60
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=0, max_size=60
 ).map(lambda text: text + "\n")
 
 

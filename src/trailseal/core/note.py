@@ -99,6 +99,8 @@ ED25519_SIGNATURE_SIZE: Final = 64
 MAX_SIGNATURES: Final = 100
 
 _SIG_PREFIX: Final = "— "  # em dash U+2014, space
+# Plain Ed25519 and Ed25519 cosignature/v1 (trailseal.core.cosignature): 32-byte keys.
+_ED25519_TYPES: Final = frozenset({0x01, 0x04})
 _SKEY_PREFIX: Final = "PRIVATE+KEY+"
 # Every ASCII control character except LF (signed-note: "MUST NOT contain any ASCII
 # control characters (those below U+0020) other than newline").
@@ -159,6 +161,7 @@ def check_note_text(text: object, *, field: str = "/text") -> str:
 
 def key_id(name: str, sig_type: int, public_key: bytes) -> bytes:
     """The recommended C2SP key ID: ``SHA-256(name || 0x0A || sig_type || public_key)[:4]``."""
+    _require_name(name, "/name")
     if not 0 <= sig_type <= 0xFF:
         raise ValidationError("signature type must be one byte", field="/sig_type")
     data = name.encode("utf-8") + b"\n" + bytes([sig_type]) + bytes(public_key)
@@ -398,8 +401,13 @@ class VerifierKey:
 
 
 def encode_verifier_key(name: str, public_key: bytes, sig_type: int = SIG_TYPE_ED25519) -> str:
-    """``<name>+<hex key ID>+base64(type || public key)``, with the recommended key ID."""
+    """``<name>+<hex key ID>+base64(type || public key)``, with the recommended key ID.
+    Ed25519 types (0x01, 0x04) need a 32-byte key; other types are encoded as given."""
     _require_name(name, "/name")
+    if sig_type in _ED25519_TYPES and len(public_key) != ED25519_PUBLIC_KEY_SIZE:
+        raise ValidationError(
+            "Ed25519 public key must be 32 bytes", field="/public_key", code="bad_public_key"
+        )
     kid = key_id(name, sig_type, public_key)
     return f"{name}+{kid.hex()}+{b64encode(bytes([sig_type]) + bytes(public_key))}"
 
