@@ -168,6 +168,7 @@ def test_key_vector(key: dict[str, Any]) -> None:
     public_key = bytes.fromhex(key["public_key_hex"])
     assert key_id(key["key_name"], key["signature_type"], public_key).hex() == key["key_id_hex"]
     assert encode_verifier_key(key["key_name"], public_key) == key["vkey"]
+    assert NoteVerifier.from_public_key(key["key_name"], public_key) == verifier
     assert parse_verifier(key["vkey"]) == verifier
     if "skey" in key:
         signer = parse_signer_key(key["skey"])
