@@ -12,7 +12,7 @@ from trailseal.core.entry import entry_bytes, entry_bytes_from_canonical, parse_
 
 json_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1), st.text(max_size=20),
-    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15),
 )
 json_values = st.recursive(
     json_scalars,
