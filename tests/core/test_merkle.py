@@ -212,3 +212,9 @@ def test_consistency_failures(
 
 def test_equal_sizes_do_not_check_root_length() -> None:
     verify_consistency(1, 1, [], b"twelve bytes", b"twelve bytes")
+
+
+def test_from_bytes_accepts_what_a_database_returns() -> None:
+    state, _ = CompactRange.empty().append(H[:3])
+    assert CompactRange.from_bytes(3, memoryview(state.to_bytes())) == state
+    assert CompactRange.from_bytes(3, bytearray(state.to_bytes())) == state

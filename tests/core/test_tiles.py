@@ -490,3 +490,10 @@ def test_tile_updates_keeps_only_tile_rows() -> None:
         (0, 1): [(0, b"d")],
         (2, 0): [(3, b"e")],
     }
+
+
+def test_eager_argument_checks() -> None:
+    with pytest.raises(ValidationError):
+        tiles_for_size(-1)
+    with pytest.raises(ValidationError):
+        parse_index_path("001", height=0)

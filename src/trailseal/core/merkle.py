@@ -42,6 +42,7 @@ from trailseal.errors import ValidationError, VerificationError
 
 __all__ = [
     "CompactRange",
+    "CompletedNode",
     "NodeId",
     "NodeReader",
     "ProofPlan",
@@ -73,7 +74,9 @@ CompletedNode = tuple[int, int, bytes]
 def _require_count(name: str, value: object) -> int:
     """A non-negative int (bool excluded: ``True`` is not a tree size)."""
     if type(value) is not int or value < 0:
-        raise ValidationError(f"{name} must be a non-negative integer, got {value!r}", code=name)
+        raise ValidationError(
+            f"{name} must be a non-negative integer, got {value!r}", code=f"bad_{name}"
+        )
     return value
 
 
@@ -212,9 +215,11 @@ class CompactRange:
         return b"".join(self.peaks)
 
     @classmethod
-    def from_bytes(cls, size: int, data: bytes) -> CompactRange:
-        """Inverse of :meth:`to_bytes`: ``data`` must hold exactly popcount(size) hashes."""
+    def from_bytes(cls, size: int, data: bytes | bytearray | memoryview) -> CompactRange:
+        """Inverse of :meth:`to_bytes`: ``data`` must hold exactly popcount(size) hashes.
+        Accepts any bytes-like value (a database driver may hand back a memoryview)."""
         _require_count("size", size)
+        data = bytes(data)
         expected = size.bit_count() * HASH_SIZE
         if len(data) != expected:
             raise ValidationError(

@@ -39,6 +39,7 @@ __all__ = [
     "TILE_WIDTH",
     "EntryBundleId",
     "TileId",
+    "TileUpdates",
     "decode_entry_bundle",
     "encode_entry_bundle",
     "encode_index",
@@ -155,6 +156,7 @@ def parse_index_path(text: str, *, height: int = TILE_HEIGHT) -> tuple[int, int]
     """Parse ``<N>[.p/<W>]`` into ``(index, width)``; a full tile has width ``2 ** height``.
     ``height`` is 8 in C2SP; other values serve the Go checksum database's
     ``tile/<H>/<L>/<N>`` form, whose ``<N>`` encoding is the same."""
+    _require_int("height", height, 1, 16)
     match = _INDEX_PATH.fullmatch(text)
     if match is None:
         raise _bad(f"malformed tile index {text!r}")
@@ -203,8 +205,13 @@ def tile_width(level: int, index: int, tree_size: int) -> int:
 
 
 def tiles_for_size(tree_size: int) -> Iterator[TileId]:
-    """Every tile of a tree of ``tree_size`` leaves, level by level, in index order."""
+    """Every tile of a tree of ``tree_size`` leaves, level by level, in index order (lazily:
+    a large log has millions)."""
     _require_int("tree_size", tree_size, 0, _MAX_INDEX)
+    return _tiles_for_size(tree_size)
+
+
+def _tiles_for_size(tree_size: int) -> Iterator[TileId]:
     level = 0
     while hashes := tree_size >> (TILE_HEIGHT * level):
         full, rest = divmod(hashes, TILE_WIDTH)
@@ -307,6 +314,7 @@ def node_reader_from_tiles(
 
 
 TileUpdates = dict[tuple[int, int], list[tuple[int, bytes]]]
+"""``(tile_level, tile_index)`` → ``[(offset, hash), ...]``: see :func:`tile_updates`."""
 
 
 def tile_updates(completed_nodes: Iterable[tuple[int, int, bytes]]) -> TileUpdates:
