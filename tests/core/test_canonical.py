@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 
 from trailseal.core import canonical
 from trailseal.core.canonical import (
+    _USE_REFERENCE,
     FAST_PATH_ENABLED,
     MAX_SAFE_INTEGER,
     _float_is_exact,
-    _orjson_is_exact,
+    _prepare_for_orjson,
     canonicalize,
     canonicalize_reference,
 )
@@ -73,7 +74,7 @@ def test_fast_path_probe_passed_for_installed_orjson() -> None:
 
 
 def test_typical_event_takes_the_fast_path() -> None:
-    assert _orjson_is_exact(EVENT)
+    assert _prepare_for_orjson(EVENT) is EVENT  # nothing to copy, nothing to fall back on
     expected = rfc8785.dumps(EVENT)
     assert canonicalize(EVENT) == canonicalize_reference(EVENT) == expected
     assert orjson.dumps(EVENT, option=orjson.OPT_SORT_KEYS) == expected
@@ -151,9 +152,10 @@ def test_keys_sort_by_utf16_code_units_not_code_points(encode: Any) -> None:
     expected = '{"z":4,"\U00010000":2,"\ue000":1,"\uffff":3}'.encode()
     assert encode(value) == expected
     assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS) != expected
-    assert not _orjson_is_exact(value)
+    assert _prepare_for_orjson(value) is _USE_REFERENCE
     # Non-BMP characters in values, or in keys of another object, do not matter.
-    assert _orjson_is_exact({"a": "\U0001f600", "b": {"\ue000": 1}})
+    other = {"a": "\U0001f600", "b": {"\ue000": 1}}
+    assert _prepare_for_orjson(other) is other
 
 
 def test_every_character_escapes_as_the_reference_does() -> None:
@@ -167,34 +169,61 @@ def test_every_character_escapes_as_the_reference_does() -> None:
     assert canonicalize({text: text}) == b"{" + expected + b":" + expected + b"}"
 
 
+SAME, COPY, REFERENCE = "same", "copy", "reference"
+
+
 @pytest.mark.parametrize(
-    ("value", "exact"),
+    ("value", "route"),
     [
-        (EVENT, True),
-        ({"a": 0.5, "b": -123.456, "c": 1e-5}, True),
-        ({"a": 1.0}, False),  # orjson writes 1.0
-        ({"a": 1e-6}, False),  # orjson writes 1e-6
-        ({"a": 2.0**52 + 0.5}, False),  # not a double: rounds to an integral 2**52
-        ({"a": float("nan")}, False),  # orjson writes null
-        ({"a": [-0.0]}, False),
-        ({"a": 2**53}, False),  # orjson would write it
-        ({"a": [2**64]}, False),
-        ({"\U0001f600": 1}, False),
-        ({1: 2}, False),
-        ({"a": Text("x")}, False),
-        ({Text("a"): 1}, True),  # orjson raises KeyMustBeStr, the reference then runs
-        ({"a": Color.RED}, False),
-        ({"a": collections.OrderedDict()}, False),
-        ({"a": datetime.datetime(2026, 1, 1)}, False),  # orjson writes an ISO string
-        ({"a": uuid.UUID(int=0)}, False),
-        ([[[[]]]], True),
-        ("\ud800", True),  # orjson raises on the surrogate
+        (EVENT, SAME),
+        ({"a": 0.5, "b": -123.456, "c": 1e-5}, SAME),
+        ({"a": 1.0}, COPY),  # orjson would write 1.0
+        ({"a": [1e-6]}, COPY),  # orjson would write 1e-6
+        ((1e21,), COPY),  # orjson would write 1e21
+        ({"a": 2.0**52 + 0.5}, COPY),  # rounds to the integral double 2**52
+        ({"a": [-0.0]}, COPY),
+        ({"a": float("nan")}, REFERENCE),  # orjson would write null
+        ({"a": [math.inf]}, REFERENCE),
+        ({"a": 2**53}, REFERENCE),  # orjson would write it
+        ({"a": [2**64]}, REFERENCE),
+        ({"\U0001f600": 1}, REFERENCE),
+        ({1: 2}, REFERENCE),
+        ({"a": Text("x")}, REFERENCE),
+        ({Text("a"): 1}, SAME),  # orjson raises KeyMustBeStr, the reference then runs
+        ({"a": Color.RED}, REFERENCE),
+        ({"a": collections.OrderedDict()}, REFERENCE),
+        ({"a": datetime.datetime(2026, 1, 1)}, REFERENCE),  # orjson writes an ISO string
+        ({"a": uuid.UUID(int=0)}, REFERENCE),
+        ({"a": [1.0, {"b": object()}]}, REFERENCE),  # found after a copy has begun
+        ([[[[]]]], SAME),
+        ("\ud800", SAME),  # orjson raises on the surrogate
     ],
 )
-def test_fast_path_scan(value: object, exact: bool) -> None:
-    """What the pre-scan admits; whichever way it goes, the result is the reference's."""
-    assert _orjson_is_exact(value) is exact
+def test_fast_path_routes(value: object, route: str) -> None:
+    """What the pre-scan does with a value; whichever way it goes, the result is the
+    reference's, and the caller's value is left as it was."""
+    before = repr(value)
+    prepared = _prepare_for_orjson(value)
+    if route == SAME:
+        assert prepared is value
+    elif route == COPY:
+        assert prepared is not value
+        assert prepared is not _USE_REFERENCE
+    else:
+        assert prepared is _USE_REFERENCE
     assert outcome(canonicalize, value) == outcome(canonicalize_reference, value)
+    assert repr(value) == before
+
+
+def test_only_the_path_to_a_spliced_float_is_copied() -> None:
+    untouched = {"x": [1, 2]}
+    value = {"a": {"b": [0.5, 3.0]}, "c": untouched}
+    prepared = _prepare_for_orjson(value)
+    assert prepared["c"] is untouched
+    assert prepared["a"]["b"][0] == 0.5
+    assert isinstance(prepared["a"]["b"][1], orjson.Fragment)
+    assert value == {"a": {"b": [0.5, 3.0]}, "c": {"x": [1, 2]}}
+    assert canonicalize(value) == b'{"a":{"b":[0.5,3]},"c":{"x":[1,2]}}'
 
 
 def outcome(encode: Any, value: object) -> bytes | tuple[str, str]:
@@ -376,13 +405,10 @@ json_values = st.recursive(
     max_leaves=25,
 )
 
-# Event-shaped values the fast path must accept: BMP keys, no floats outside its window.
+# Event-shaped values the fast path must take: BMP keys, finite floats, I-JSON ints.
 bmp_keys = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]), max_size=6)
-window_floats = st.floats(min_value=1e-5, max_value=2.0**52, exclude_max=True).filter(
-    lambda x: not x.is_integer()
-)
 fast_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), ints, texts, window_floats),
+    st.one_of(st.none(), st.booleans(), ints, texts, floats),
     lambda children: st.one_of(
         st.lists(children, max_size=5),
         st.lists(children, max_size=3).map(tuple),
@@ -409,10 +435,13 @@ def test_fast_reference_and_rfc8785_agree(value: Any) -> None:
 @PROPERTY
 @given(fast_values)
 def test_fast_path_values_agree(value: Any) -> None:
-    assert _orjson_is_exact(value)
+    before = repr(value)
+    prepared = _prepare_for_orjson(value)
+    assert prepared is not _USE_REFERENCE
     expected = rfc8785.dumps(value)
-    assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == expected
+    assert orjson.dumps(prepared, option=orjson.OPT_SORT_KEYS) == expected
     assert canonicalize(value) == expected
+    assert repr(value) == before  # splicing fragments never touches the caller's value
 
 
 @settings(max_examples=3000, deadline=None)

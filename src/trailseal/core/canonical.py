@@ -31,24 +31,26 @@ Choices where the RFC leaves room, so that two trailseal nodes never disagree:
 - Errors carry ``field``, an RFC 6901 JSON pointer to the offending member; for a bad key
   it points at the object holding it (the key itself may not be printable).
 
-Theory of the fast path (see :func:`_orjson_is_exact`): ``orjson.dumps(v, OPT_SORT_KEYS)``
+Theory of the fast path (see :func:`_prepare_for_orjson`): ``orjson.dumps(v, OPT_SORT_KEYS)``
 already escapes strings exactly as §3.2.2.2 asks and writes integers in plain decimal; it
-departs from JCS in three places, all caught by the scan:
+departs from JCS in three places, all handled by one pre-scan:
 
 1. Key order. orjson sorts by UTF-8 bytes, i.e. by code point; JCS sorts by UTF-16 code
    units (§3.2.3). The two orders agree whenever no key has a character outside the BMP:
    then every character is one code unit equal to its code point. (They do disagree with
    one: U+10000 is D800 DC00 in UTF-16, so it sorts before U+E000 in JCS, after it in
-   orjson.) The scan sends any object whose keys hold a non-BMP character to the reference.
+   orjson.) A value with a non-BMP character in any key goes to the reference.
 2. Floats. orjson prints integral floats as ``1.0`` (JCS: ``1``) and switches to exponent
    notation outside 1e-5 <= |x| < 1e16 (JCS: outside 1e-6 <= |x| < 1e21, and ``1e+21``).
-   Inside, both write the shortest round-tripping digits in plain decimal. The scan lets a
-   float through only when it is non-integral with 1e-5 <= |x| < 2**52 (every double at or
-   above 2**52 is integral), which also excludes NaN, ±Infinity and -0.0.
+   Inside, both write the shortest round-tripping digits, the closest of them, in plain
+   decimal. So a float passes as is only when it is non-integral with 1e-5 <= |x| < 2**52
+   (every double at or above 2**52 is integral), which also excludes NaN, ±Infinity and
+   -0.0. Any other finite float is replaced, in a copy of the containers above it, by an
+   ``orjson.Fragment`` holding the reference's text, which orjson copies verbatim.
 3. Domain. orjson accepts ints up to 64 bits, writes NaN as ``null``, serializes datetime,
-   UUID, Enum, dataclass and subclasses. The scan admits only the exact built-in types, and
-   ints in the I-JSON range. Lone surrogates, non-str keys and nesting deeper than orjson's
-   limit make orjson raise, and the reference then decides (and names the field).
+   UUID, Enum, dataclass and subclasses. The scan admits only the exact built-in types,
+   ints in the I-JSON range and finite floats. Lone surrogates and str-subclass keys make
+   orjson raise; the reference then decides, and names the field.
 
 An import-time probe (:data:`FAST_PATH_ENABLED`) re-checks these facts against the installed
 orjson and disables the fast path, rather than writing wrong bytes, should a future release
@@ -60,7 +62,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -148,6 +150,11 @@ def _serialize_integer(value: int, sink: _Sink) -> None:
 
 
 def _serialize_number(value: float, sink: _Sink) -> None:
+    """RFC 8785 §3.2.2.3: a double (see :func:`_number_text`)."""
+    sink(_number_text(value))
+
+
+def _number_text(value: float) -> str:
     """RFC 8785 §3.2.2.3: a double, written as ECMAScript's Number::toString writes it.
 
     NaN and ±Infinity have no JSON form and MUST be rejected (§3.2.2.3). Otherwise this is
@@ -159,28 +166,25 @@ def _serialize_number(value: float, sink: _Sink) -> None:
     if not math.isfinite(number):
         raise CanonicalizationError(f"{number!r} is not a JSON number (RFC 8785 §3.2.2.3)")
     if number == 0:
-        sink("0")  # step 2: +0 and -0 are both "0"
-        return
+        return "0"  # step 2: +0 and -0 are both "0"
     if number < 0:
-        sink("-")  # step 3: the sign, then the magnitude
-        number = -number
+        return "-" + _number_text(-number)  # step 3: the sign, then the magnitude
     digits, n = _shortest_digits(number)
     k = len(digits)
     if k <= n <= 21:
         # step 6: an integer; the digits, then n-k zeros
-        sink(digits + "0" * (n - k))
-    elif 0 < n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
         # step 7: the decimal point falls inside the digits
-        sink(f"{digits[:n]}.{digits[n:]}")
-    elif -6 < n <= 0:
+        return f"{digits[:n]}.{digits[n:]}"
+    if -6 < n <= 0:
         # step 8: a small number, "0." and -n zeros before the digits
-        sink("0." + "0" * -n + digits)
-    else:
-        # steps 9-10: exponent notation, always with an explicit exponent sign
-        exponent = n - 1
-        sign = "+" if exponent >= 0 else "-"
-        mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
-        sink(f"{mantissa}e{sign}{abs(exponent)}")
+        return "0." + "0" * -n + digits
+    # steps 9-10: exponent notation, always with an explicit exponent sign
+    exponent = n - 1
+    sign = "+" if exponent >= 0 else "-"
+    mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
+    return f"{mantissa}e{sign}{abs(exponent)}"
 
 
 def _shortest_digits(number: float) -> tuple[str, int]:
@@ -320,22 +324,33 @@ def canonicalize(value: object) -> bytes:
     Byte-identical to :func:`canonicalize_reference` for every input, errors included;
     faster for the common case (see the module docstring for when orjson is used).
     """
-    if FAST_PATH_ENABLED and _orjson_is_exact(value):
-        try:
-            return orjson.dumps(value, option=_ORJSON_OPTIONS)
-        except orjson.JSONEncodeError:
-            pass  # lone surrogate, non-str key, too deep: the reference names the problem
+    if FAST_PATH_ENABLED:
+        prepared = _prepare_for_orjson(value)
+        if prepared is not _USE_REFERENCE:
+            try:
+                return orjson.dumps(prepared, option=_ORJSON_OPTIONS)
+            except orjson.JSONEncodeError:
+                pass  # lone surrogate, str-subclass key: the reference names the problem
     return canonicalize_reference(value)
 
 
-def _orjson_is_exact(value: Any, depth: int = 0) -> bool:
-    """True when ``orjson.dumps(value, OPT_SORT_KEYS)`` is known to equal the reference's
-    output or to raise. One pass over exact built-in types; ``False`` only means "use the
-    reference", never "invalid".
+class _UseReference:
+    """Type of :data:`_USE_REFERENCE`, the pre-scan's "orjson cannot be trusted here"."""
 
+
+_USE_REFERENCE: Final = _UseReference()
+
+
+def _prepare_for_orjson(value: Any, depth: int = 0) -> Any:
+    """Return what to hand ``orjson.dumps(..., OPT_SORT_KEYS)`` so that it writes the
+    reference's bytes (or raises), or :data:`_USE_REFERENCE` when that cannot be shown.
+
+    One pass over exact built-in types. Usually returns ``value`` itself; a float orjson
+    would print differently becomes an ``orjson.Fragment`` of the reference's own text, in
+    a shallow copy of each container on its path (the caller's value is never changed).
     Strings need no check: orjson escapes as §3.2.2.2 does and raises on lone surrogates.
-    Each object's keys are joined so that the BMP check is a single C-level scan. The depth
-    cap bounds the recursion, cycles included (orjson itself stops at 255 levels).
+    Each object's keys are joined so the BMP check is a single C-level scan. The depth cap
+    bounds the recursion, cycles included.
     """
     kind = type(value)
     members: Iterable[Any]
@@ -343,23 +358,26 @@ def _orjson_is_exact(value: Any, depth: int = 0) -> bool:
         try:
             names = "".join(value)
         except TypeError:
-            return False  # a non-str key
+            return _USE_REFERENCE  # a non-str key
         if not names.isascii() and _NON_BMP.search(names) is not None:
-            return False
+            return _USE_REFERENCE
         members = value.values()
     elif kind is list or kind is tuple:
         members = value
     elif kind is str or kind is bool or value is None:
-        return True
+        return value
     elif kind is int:
-        in_range: bool = -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
-        return in_range
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _USE_REFERENCE
     elif kind is float:
-        return _float_is_exact(value)
+        if _float_is_exact(value):
+            return value
+        if not math.isfinite(value):
+            return _USE_REFERENCE  # the reference raises, naming the member
+        return orjson.Fragment(_number_text(value))
     else:
-        return False
+        return _USE_REFERENCE
     if depth >= _FAST_PATH_MAX_DEPTH:
-        return False
+        return _USE_REFERENCE
     for member in members:
         # Strings, literals and ints, the bulk of an event, are settled without a call.
         member_kind = type(member)
@@ -368,10 +386,25 @@ def _orjson_is_exact(value: Any, depth: int = 0) -> bool:
         if member_kind is int:
             if -MAX_SAFE_INTEGER <= member <= MAX_SAFE_INTEGER:
                 continue
-            return False
-        if not _orjson_is_exact(member, depth + 1):
-            return False
-    return True
+            return _USE_REFERENCE
+        prepared = _prepare_for_orjson(member, depth + 1)
+        if prepared is not member:
+            return _USE_REFERENCE if prepared is _USE_REFERENCE else _copy_prepared(value, depth)
+    return value
+
+
+def _copy_prepared(container: Any, depth: int) -> Any:
+    """The rare half of :func:`_prepare_for_orjson`: a shallow copy of ``container`` (a
+    dict, list or tuple) whose members are all prepared. Kept apart so that the common
+    loop above needs neither keys nor indexes."""
+    copy: Any = dict(container) if type(container) is dict else list(container)
+    slots = copy.items() if type(copy) is dict else enumerate(copy)
+    for slot, member in slots:  # replacing values does not disturb the iteration
+        prepared = _prepare_for_orjson(member, depth + 1)
+        if prepared is _USE_REFERENCE:
+            return _USE_REFERENCE
+        copy[slot] = prepared
+    return copy
 
 
 def _float_is_exact(number: float) -> bool:
@@ -383,8 +416,8 @@ def _float_is_exact(number: float) -> bool:
 
 def _probe_orjson() -> bool:
     """Check, once at import, the orjson behaviours the fast path relies on: escaping of
-    every character class §3.2.2.2 names, code-point key order for BMP keys, and the float
-    window's edges. Pure computation; a mismatch disables the fast path."""
+    every character class §3.2.2.2 names, code-point key order for BMP keys, the float
+    window's edges and fragments. Pure computation; a mismatch disables the fast path."""
     text = "".join(chr(c) for c in range(0x80)) + "\x80\xff\u2028\u2029\ud7ff\ue000\ufeff\uffff"
     text += "\U00010000\U0001f600\U0010ffff"
     keys = {chr(c): c for c in (0x0D, 0x31, 0x7F, 0x80, 0xF6, 0x20AC, 0xD7FF, 0xE000, 0xFB33)}
@@ -400,12 +433,18 @@ def _probe_orjson() -> bool:
         5e-5,
         0.00012345678901234567,
     ]
+    # Fragments carry the floats orjson itself would misprint.
+    spliced = [orjson.Fragment(_number_text(x)) for x in (1.0, 1e21, 1e-7, 1e-6, 2.0**60)]
     samples: list[object] = [text, keys, floats, [0, -1, 1, MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER]]
     try:
-        return all(
-            orjson.dumps(sample, option=_ORJSON_OPTIONS) == canonicalize_reference(sample)
-            for sample in samples
-        ) and all(_float_is_exact(number) for number in floats)
+        return (
+            all(
+                orjson.dumps(sample, option=_ORJSON_OPTIONS) == canonicalize_reference(sample)
+                for sample in samples
+            )
+            and all(_float_is_exact(number) for number in floats)
+            and orjson.dumps(spliced) == b"[1,1e+21,1e-7,0.000001,1152921504606847000]"
+        )
     except (orjson.JSONEncodeError, CanonicalizationError):
         return False
 
