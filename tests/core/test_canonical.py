@@ -258,6 +258,25 @@ def test_float_window_edges() -> None:
         assert not _float_is_exact(number)
 
 
+def test_splicing_visits_each_member_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A float deep down is copied up its path without re-scanning the subtrees again at
+    every level (which would be exponential in the depth)."""
+    value: Any = 1.0
+    for level in range(40):
+        value = {"k": [level, value, "s"], "z": level}
+    calls = 0
+    prepare = canonical._prepare_for_orjson
+
+    def counting(member: Any, depth: int = 0) -> Any:
+        nonlocal calls
+        calls += 1
+        return prepare(member, depth)
+
+    monkeypatch.setattr(canonical, "_prepare_for_orjson", counting)
+    assert canonical.canonicalize(value) == canonicalize_reference(value)
+    assert calls <= 3 * 80  # 80 containers on the path; scalars are settled inline
+
+
 def test_deep_nesting_beyond_orjson_limit_uses_reference() -> None:
     value: list[Any] = []
     for _ in range(300):  # orjson stops at 255 levels

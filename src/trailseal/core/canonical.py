@@ -389,17 +389,25 @@ def _prepare_for_orjson(value: Any, depth: int = 0) -> Any:
             return _USE_REFERENCE
         prepared = _prepare_for_orjson(member, depth + 1)
         if prepared is not member:
-            return _USE_REFERENCE if prepared is _USE_REFERENCE else _copy_prepared(value, depth)
+            if prepared is _USE_REFERENCE:
+                return _USE_REFERENCE
+            return _copy_prepared(value, depth, member, prepared)
     return value
 
 
-def _copy_prepared(container: Any, depth: int) -> Any:
+def _copy_prepared(container: Any, depth: int, changed: object, replacement: object) -> Any:
     """The rare half of :func:`_prepare_for_orjson`: a shallow copy of ``container`` (a
-    dict, list or tuple) whose members are all prepared. Kept apart so that the common
-    loop above needs neither keys nor indexes."""
+    dict, list or tuple) in which ``changed``, its first member to need a new form, becomes
+    ``replacement`` and the members after it are prepared too. Members before it were
+    already found fine, and ``changed`` is not prepared again, so each member is visited
+    once however deep the float. Kept apart so the common loop needs no keys or indexes."""
     copy: Any = dict(container) if type(container) is dict else list(container)
-    slots = copy.items() if type(copy) is dict else enumerate(copy)
-    for slot, member in slots:  # replacing values does not disturb the iteration
+    slots = iter(copy.items() if type(copy) is dict else enumerate(copy))
+    for slot, member in slots:  # same order as the scan, so the first match is the one
+        if member is changed:
+            copy[slot] = replacement
+            break
+    for slot, member in slots:  # the rest; replacing values does not disturb iteration
         prepared = _prepare_for_orjson(member, depth + 1)
         if prepared is _USE_REFERENCE:
             return _USE_REFERENCE
