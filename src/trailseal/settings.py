@@ -11,7 +11,7 @@ from typing import Any
 __all__ = ["Settings"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080

@@ -25,18 +25,34 @@ NOW = "2026-11-23T10:00:00.000000Z"
 
 
 def _entry(seq: int, event_id: str, *, actor: str = "alice", message: str = "hello") -> NewEntry:
-    event = {"id": event_id, "action": "invoice.paid", "actor": {"id": actor, "name": "Alice"},
-             "message": message, "occurred_at": NOW, "tags": ["a", "b"]}
+    event = {
+        "id": event_id,
+        "action": "invoice.paid",
+        "actor": {"id": actor, "name": "Alice"},
+        "message": message,
+        "occurred_at": NOW,
+        "tags": ["a", "b"],
+    }
     data = orjson.dumps({"event": event, "seq": seq})
-    return NewEntry(seq, event_id, data, hashlib.sha256(data).digest(), bytes(32),
-                    hashlib.sha256(event_id.encode()).digest(), NOW, NOW,
-                    *index_columns(event), search_text(event))
+    return NewEntry(
+        seq,
+        event_id,
+        data,
+        hashlib.sha256(data).digest(),
+        bytes(32),
+        hashlib.sha256(event_id.encode()).digest(),
+        NOW,
+        NOW,
+        *index_columns(event),
+        search_text(event),
+    )
 
 
 def _log(store: Store, organization: str = "acme", log_id: str = "l" * 26):
     store.create_project(ProjectRow("p1", NOW))
-    return store.get_or_create_log("p1", organization, log_id=log_id,
-                                   origin=f"example.test/log/{log_id}", now=NOW)
+    return store.get_or_create_log(
+        "p1", organization, log_id=log_id, origin=f"example.test/log/{log_id}", now=NOW
+    )
 
 
 def test_migrate_is_idempotent(store: Store) -> None:
@@ -57,8 +73,9 @@ def test_signing_key_first_writer_wins(store: Store) -> None:
 
 def test_api_keys_round_trip_and_revoke(store: Store) -> None:
     store.create_project(ProjectRow("p1", NOW))
-    row = ApiKeyRow("kid1", "p1", b"h" * 32, ("events:read", "events:write"), "acme", "ci",
-                    False, NOW)
+    row = ApiKeyRow(
+        "kid1", "p1", b"h" * 32, ("events:read", "events:write"), "acme", "ci", False, NOW
+    )
     store.create_api_key(row)
     assert store.find_api_key(b"h" * 32) == row
     assert store.find_api_key(b"x" * 32) is None
@@ -77,8 +94,11 @@ def test_log_created_once_under_a_race(store_factory: StoreFactory) -> None:
     heads = []
 
     def create(n: int) -> None:
-        heads.append(stores[n].get_or_create_log(
-            "p1", "acme", log_id=f"{n:026d}", origin=f"example.test/log/{n:026d}", now=NOW))
+        heads.append(
+            stores[n].get_or_create_log(
+                "p1", "acme", log_id=f"{n:026d}", origin=f"example.test/log/{n:026d}", now=NOW
+            )
+        )
 
     threads = [threading.Thread(target=create, args=(n,)) for n in range(4)]
     for thread in threads:
@@ -108,7 +128,10 @@ def test_append_commits_entries_tiles_checkpoint_and_head(store: Store) -> None:
         txn.set_head(size=2, chain_head=b"c" * 32, peaks=b"p" * 32)
     after = store.get_log("p1", head.log_id)
     assert after is not None and (after.size, after.chain_head, after.peaks) == (
-        2, b"c" * 32, b"p" * 32)
+        2,
+        b"c" * 32,
+        b"p" * 32,
+    )
     assert [e.event_id for e in store.iter_entries("p1", head.log_id, 0, 10)] == ["e0", "e1"]
     assert store.read_tiles("p1", head.log_id, [(0, 0), (1, 0)]) == {(0, 0): b"a" * 64}
     latest = store.latest_checkpoint("p1", head.log_id)
@@ -123,10 +146,14 @@ def test_append_commits_entries_tiles_checkpoint_and_head(store: Store) -> None:
 
 def test_failed_append_writes_nothing(store: Store) -> None:
     head = _log(store)
-    with pytest.raises(RuntimeError), store.append("p1", head.log_id) as txn:
-        txn.insert_entries([_entry(0, "e0")])
-        txn.set_head(size=1, chain_head=b"c" * 32, peaks=b"p" * 32)
-        raise RuntimeError("boom")
+    def failing_append() -> None:
+        with store.append("p1", head.log_id) as txn:
+            txn.insert_entries([_entry(0, "e0")])
+            txn.set_head(size=1, chain_head=b"c" * 32, peaks=b"p" * 32)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        failing_append()
     assert store.get_entry_by_id("p1", "e0") is None
     after = store.get_log("p1", head.log_id)
     assert after is not None and after.size == 0
@@ -160,9 +187,13 @@ def test_facade_state_lives_in_the_transaction(store: Store) -> None:
     with store.append("p1", head.log_id) as txn:
         assert txn.read_state("pangea") == b"state-1"
         txn.write_state("pangea", b"state-2")
-    with pytest.raises(RuntimeError), store.append("p1", head.log_id) as txn:
-        txn.write_state("pangea", b"lost")
-        raise RuntimeError("rollback")
+    def failing_append() -> None:
+        with store.append("p1", head.log_id) as txn:
+            txn.write_state("pangea", b"lost")
+            raise RuntimeError("rollback")
+
+    with pytest.raises(RuntimeError):
+        failing_append()
     with store.append("p1", head.log_id) as txn:
         assert txn.read_state("pangea") == b"state-2"
 
@@ -187,8 +218,9 @@ def test_intake_and_receipts(store: Store) -> None:
     assert store.get_receipt("p1", "r1") == receipt
     assert [row.intake_id for row in store.pending_intake(10)] == [parked.intake_id]
     with store.append("p1", head.log_id) as txn:
-        txn.put_receipts([ReceiptRow("p1", "r1", "committed", "acme", ("e0",), NOW, NOW,
-                                     head.log_id)])
+        txn.put_receipts(
+            [ReceiptRow("p1", "r1", "committed", "acme", ("e0",), NOW, NOW, head.log_id)]
+        )
         txn.delete_intake([parked.intake_id])
     assert store.pending_intake(10) == []
     done = store.get_receipt("p1", "r1")

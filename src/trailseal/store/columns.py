@@ -79,12 +79,12 @@ def search_text(event: Mapping[str, Any]) -> str:
     for key in ("actor", "resource"):
         member = event.get(key)
         if isinstance(member, dict):
-            parts.extend(v for k, v in member.items() if k in ("id", "name", "email")
-                         and isinstance(v, str))
+            parts.extend(
+                v for k, v in member.items() if k in ("id", "name", "email") and isinstance(v, str)
+            )
     for target in event.get("targets") or []:
         if isinstance(target, dict):
-            parts.extend(v for k, v in target.items() if k in ("id", "name")
-                         and isinstance(v, str))
+            parts.extend(v for k, v in target.items() if k in ("id", "name") and isinstance(v, str))
     parts.extend(_strings(event.get("metadata")))
     return "\n".join(parts)
 

@@ -1,10 +1,10 @@
 """Storage errors.
 
-    TrailsealError
-    └── StoreError
-        ├── DuplicateIdError      an event id the project already holds (retry the batch)
-        ├── MasterKeyError        the master key is missing or cannot open a signing key
-        └── SchemaError           the database holds a newer schema than this code knows
+TrailsealError
+└── StoreError
+    ├── DuplicateIdError      an event id the project already holds (retry the batch)
+    ├── MasterKeyError        the master key is missing or cannot open a signing key
+    └── SchemaError           the database holds a newer schema than this code knows
 """
 
 from __future__ import annotations

@@ -79,8 +79,12 @@ class PostgresStore:
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 16) -> None:
         self.dsn = dsn
         self._pool = ConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, open=True,
-            kwargs={"autocommit": False}, name="trailseal",
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            open=True,
+            kwargs={"autocommit": False},
+            name="trailseal",
         )
 
     @contextmanager
@@ -173,8 +177,17 @@ class PostgresStore:
             conn.execute(
                 f"INSERT INTO api_keys ({_API_KEY_COLUMNS})"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (row.key_id, row.project, row.key_hash, ",".join(row.scopes), row.organization,
-                 row.name, row.test, row.created_at, row.revoked_at),
+                (
+                    row.key_id,
+                    row.project,
+                    row.key_hash,
+                    ",".join(row.scopes),
+                    row.organization,
+                    row.name,
+                    row.test,
+                    row.created_at,
+                    row.revoked_at,
+                ),
             )
 
     def create_first_api_key(self, row: ApiKeyRow) -> bool:
@@ -185,14 +198,22 @@ class PostgresStore:
             conn.execute(
                 f"INSERT INTO api_keys ({_API_KEY_COLUMNS})"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (row.key_id, row.project, row.key_hash, ",".join(row.scopes), row.organization,
-                 row.name, row.test, row.created_at, row.revoked_at),
+                (
+                    row.key_id,
+                    row.project,
+                    row.key_hash,
+                    ",".join(row.scopes),
+                    row.organization,
+                    row.name,
+                    row.test,
+                    row.created_at,
+                    row.revoked_at,
+                ),
             )
             return True
 
     def find_api_key(self, key_hash: bytes) -> ApiKeyRow | None:
-        row = self._one(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_hash = %s",
-                        (key_hash,))
+        row = self._one(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_hash = %s", (key_hash,))
         return api_key_from_row(row) if row else None
 
     def list_api_keys(self, project: str) -> list[ApiKeyRow]:
@@ -279,8 +300,7 @@ class PostgresStore:
     # -- reads -----------------------------------------------------------------------------
     def get_entry(self, project: str, log_id: str, seq: int) -> StoredEntry | None:
         row = self._one(
-            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = %s AND log_id = %s"
-            " AND seq = %s",
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = %s AND log_id = %s AND seq = %s",
             (project, log_id, seq),
         )
         return stored_entry_from_row(row) if row else None
@@ -359,12 +379,23 @@ class PostgresStore:
             row = conn.execute(
                 "INSERT INTO intake (project, organization, receipt_id, received_at, events)"
                 " VALUES (%s, %s, %s, %s, %s) RETURNING intake_id",
-                (receipt.project, receipt.organization, receipt.receipt_id, receipt.created_at,
-                 events),
+                (
+                    receipt.project,
+                    receipt.organization,
+                    receipt.receipt_id,
+                    receipt.created_at,
+                    events,
+                ),
             ).fetchone()
         assert row is not None
-        return IntakeRow(int(row[0]), receipt.project, receipt.organization, receipt.receipt_id,
-                         receipt.created_at, events)
+        return IntakeRow(
+            int(row[0]),
+            receipt.project,
+            receipt.organization,
+            receipt.receipt_id,
+            receipt.created_at,
+            events,
+        )
 
     def pending_intake(self, limit: int) -> list[IntakeRow]:
         rows = self._all(
@@ -469,8 +500,14 @@ class _PostgresAppend:
     def put_checkpoint(self, checkpoint: CheckpointRow) -> None:
         self._conn.execute(
             "INSERT INTO checkpoints VALUES (%s, %s, %s, %s, %s, %s)",
-            (self._head.project, checkpoint.log_id, checkpoint.size, checkpoint.root_hash,
-             checkpoint.note, checkpoint.created_at),
+            (
+                self._head.project,
+                checkpoint.log_id,
+                checkpoint.size,
+                checkpoint.root_hash,
+                checkpoint.note,
+                checkpoint.created_at,
+            ),
         )
 
     def set_head(self, *, size: int, chain_head: bytes, peaks: bytes) -> None:
@@ -539,6 +576,18 @@ def _put_receipts(conn: psycopg.Connection[Any], receipts: Sequence[ReceiptRow])
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (project, receipt_id) DO UPDATE SET state = excluded.state,"
             " log_id = excluded.log_id, error = excluded.error, updated_at = excluded.updated_at",
-            [(r.project, r.receipt_id, r.state, r.organization, orjson.dumps(list(r.event_ids)),
-              r.created_at, r.updated_at, r.log_id, r.error) for r in receipts],
+            [
+                (
+                    r.project,
+                    r.receipt_id,
+                    r.state,
+                    r.organization,
+                    orjson.dumps(list(r.event_ids)),
+                    r.created_at,
+                    r.updated_at,
+                    r.log_id,
+                    r.error,
+                )
+                for r in receipts
+            ],
         )

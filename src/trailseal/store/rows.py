@@ -32,22 +32,38 @@ def _b(value: Any) -> bytes:
 
 def log_head_from_row(row: Sequence[Any]) -> LogHead:
     project, log_id, organization, origin, size, chain_head, peaks, created_at = row
-    return LogHead(project, log_id, organization, origin, int(size), _b(chain_head), _b(peaks),
-                   str(created_at))
+    return LogHead(
+        project, log_id, organization, origin, int(size), _b(chain_head), _b(peaks), str(created_at)
+    )
 
 
 def stored_entry_from_row(row: Sequence[Any]) -> StoredEntry:
     project, log_id, seq, event_id, entry, leaf, chain, content = row
-    return StoredEntry(project, log_id, int(seq), event_id,
-                       bytes(entry) if entry is not None else None,
-                       _b(leaf), _b(chain), _b(content))
+    return StoredEntry(
+        project,
+        log_id,
+        int(seq),
+        event_id,
+        bytes(entry) if entry is not None else None,
+        _b(leaf),
+        _b(chain),
+        _b(content),
+    )
 
 
 def api_key_from_row(row: Sequence[Any]) -> ApiKeyRow:
     key_id, project, key_hash, scopes, organization, name, test, created_at, revoked_at = row
-    return ApiKeyRow(key_id, project, _b(key_hash), tuple(s for s in scopes.split(",") if s),
-                     organization, name, bool(test), str(created_at),
-                     str(revoked_at) if revoked_at is not None else None)
+    return ApiKeyRow(
+        key_id,
+        project,
+        _b(key_hash),
+        tuple(s for s in scopes.split(",") if s),
+        organization,
+        name,
+        bool(test),
+        str(created_at),
+        str(revoked_at) if revoked_at is not None else None,
+    )
 
 
 def checkpoint_from_row(row: Sequence[Any]) -> CheckpointRow:
@@ -58,12 +74,39 @@ def checkpoint_from_row(row: Sequence[Any]) -> CheckpointRow:
 def receipt_from_row(row: Sequence[Any]) -> ReceiptRow:
     project, receipt_id, state, organization, event_ids, created, updated, log_id, error = row
     ids = orjson.loads(event_ids)
-    return ReceiptRow(project, receipt_id, state, organization, tuple(ids), str(created),
-                      str(updated), log_id, error)
+    return ReceiptRow(
+        project,
+        receipt_id,
+        state,
+        organization,
+        tuple(ids),
+        str(created),
+        str(updated),
+        log_id,
+        error,
+    )
 
 
 def entry_insert_params(project: str, log_id: str, e: NewEntry) -> tuple[Any, ...]:
     """Column values in the order of the drivers' entry INSERT (after rowid, if any)."""
-    return (project, log_id, e.seq, e.event_id, e.entry, e.leaf_hash, e.chain_hash,
-            e.content_hash, e.received_at, e.occurred_at, e.action, e.actor_id, e.actor_type,
-            e.actor_name, e.resource_type, e.resource_id, e.target_ids, e.outcome, e.tags)
+    return (
+        project,
+        log_id,
+        e.seq,
+        e.event_id,
+        e.entry,
+        e.leaf_hash,
+        e.chain_hash,
+        e.content_hash,
+        e.received_at,
+        e.occurred_at,
+        e.action,
+        e.actor_id,
+        e.actor_type,
+        e.actor_name,
+        e.resource_type,
+        e.resource_id,
+        e.target_ids,
+        e.outcome,
+        e.tags,
+    )

@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 
-from trailseal.store.columns import search_text_of_entry
 from trailseal.store.base import (
     ApiKeyRow,
     CheckpointRow,
@@ -29,6 +28,7 @@ from trailseal.store.base import (
     StoredEntry,
     TileKey,
 )
+from trailseal.store.columns import search_text_of_entry
 from trailseal.store.errors import DuplicateIdError, SchemaError
 from trailseal.store.migrations import load_migrations
 from trailseal.store.rows import (
@@ -135,11 +135,15 @@ class SQLiteStore:
             return cur.rowcount == 1
 
     def get_project(self, project: str) -> ProjectRow | None:
-        found = self._conn().execute(
-            "SELECT project, created_at, retention_days, monthly_event_limit FROM projects"
-            " WHERE project = ?",
-            (project,),
-        ).fetchone()
+        found = (
+            self._conn()
+            .execute(
+                "SELECT project, created_at, retention_days, monthly_event_limit FROM projects"
+                " WHERE project = ?",
+                (project,),
+            )
+            .fetchone()
+        )
         return ProjectRow(*found) if found else None
 
     def list_projects(self) -> list[ProjectRow]:
@@ -176,8 +180,17 @@ class SQLiteStore:
         with self._write() as conn:
             conn.execute(
                 f"INSERT INTO api_keys ({_API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.key_id, row.project, row.key_hash, ",".join(row.scopes), row.organization,
-                 row.name, int(row.test), row.created_at, row.revoked_at),
+                (
+                    row.key_id,
+                    row.project,
+                    row.key_hash,
+                    ",".join(row.scopes),
+                    row.organization,
+                    row.name,
+                    int(row.test),
+                    row.created_at,
+                    row.revoked_at,
+                ),
             )
 
     def create_first_api_key(self, row: ApiKeyRow) -> bool:
@@ -186,15 +199,26 @@ class SQLiteStore:
                 return False
             conn.execute(
                 f"INSERT INTO api_keys ({_API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.key_id, row.project, row.key_hash, ",".join(row.scopes), row.organization,
-                 row.name, int(row.test), row.created_at, row.revoked_at),
+                (
+                    row.key_id,
+                    row.project,
+                    row.key_hash,
+                    ",".join(row.scopes),
+                    row.organization,
+                    row.name,
+                    int(row.test),
+                    row.created_at,
+                    row.revoked_at,
+                ),
             )
             return True
 
     def find_api_key(self, key_hash: bytes) -> ApiKeyRow | None:
-        row = self._conn().execute(
-            f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?", (key_hash,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?", (key_hash,))
+            .fetchone()
+        )
         return api_key_from_row(row) if row else None
 
     def list_api_keys(self, project: str) -> list[ApiKeyRow]:
@@ -237,18 +261,26 @@ class SQLiteStore:
         return log_head_from_row(row)
 
     def find_log(self, project: str, organization: str) -> LogHead | None:
-        row = self._conn().execute(
-            f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = ? AND organization = ?"
-            " AND deleted_at IS NULL",
-            (project, organization),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = ? AND organization = ?"
+                " AND deleted_at IS NULL",
+                (project, organization),
+            )
+            .fetchone()
+        )
         return log_head_from_row(row) if row else None
 
     def get_log(self, project: str, log_id: str) -> LogHead | None:
-        row = self._conn().execute(
-            f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = ? AND log_id = ?",
-            (project, log_id),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = ? AND log_id = ?",
+                (project, log_id),
+            )
+            .fetchone()
+        )
         return log_head_from_row(row) if row else None
 
     def list_logs(self, project: str) -> list[LogHead]:
@@ -282,17 +314,26 @@ class SQLiteStore:
 
     # -- reads -----------------------------------------------------------------------------
     def get_entry(self, project: str, log_id: str, seq: int) -> StoredEntry | None:
-        row = self._conn().execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = ? AND log_id = ? AND seq = ?",
-            (project, log_id, seq),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM entries"
+                " WHERE project = ? AND log_id = ? AND seq = ?",
+                (project, log_id, seq),
+            )
+            .fetchone()
+        )
         return stored_entry_from_row(row) if row else None
 
     def get_entry_by_id(self, project: str, event_id: str) -> StoredEntry | None:
-        row = self._conn().execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = ? AND event_id = ?",
-            (project, event_id),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE project = ? AND event_id = ?",
+                (project, event_id),
+            )
+            .fetchone()
+        )
         return stored_entry_from_row(row) if row else None
 
     def find_ids(self, project: str, event_ids: Sequence[str]) -> dict[str, IdRecord]:
@@ -321,19 +362,27 @@ class SQLiteStore:
         return _read_tiles(self._conn(), project, log_id, keys)
 
     def get_checkpoint(self, project: str, log_id: str, size: int) -> CheckpointRow | None:
-        row = self._conn().execute(
-            "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
-            " WHERE project = ? AND log_id = ? AND size = ?",
-            (project, log_id, size),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
+                " WHERE project = ? AND log_id = ? AND size = ?",
+                (project, log_id, size),
+            )
+            .fetchone()
+        )
         return checkpoint_from_row(row) if row else None
 
     def latest_checkpoint(self, project: str, log_id: str) -> CheckpointRow | None:
-        row = self._conn().execute(
-            "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
-            " WHERE project = ? AND log_id = ? ORDER BY size DESC LIMIT 1",
-            (project, log_id),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT log_id, size, root_hash, note, created_at FROM checkpoints"
+                " WHERE project = ? AND log_id = ? ORDER BY size DESC LIMIT 1",
+                (project, log_id),
+            )
+            .fetchone()
+        )
         return checkpoint_from_row(row) if row else None
 
     def list_checkpoints(self, project: str, log_id: str) -> list[CheckpointRow]:
@@ -372,13 +421,24 @@ class SQLiteStore:
             cur = conn.execute(
                 "INSERT INTO intake (project, organization, receipt_id, received_at, events)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (receipt.project, receipt.organization, receipt.receipt_id, receipt.created_at,
-                 events),
+                (
+                    receipt.project,
+                    receipt.organization,
+                    receipt.receipt_id,
+                    receipt.created_at,
+                    events,
+                ),
             )
             intake_id = cur.lastrowid
         assert intake_id is not None
-        return IntakeRow(intake_id, receipt.project, receipt.organization, receipt.receipt_id,
-                         receipt.created_at, events)
+        return IntakeRow(
+            intake_id,
+            receipt.project,
+            receipt.organization,
+            receipt.receipt_id,
+            receipt.created_at,
+            events,
+        )
 
     def pending_intake(self, limit: int) -> list[IntakeRow]:
         rows = self._conn().execute(
@@ -389,10 +449,14 @@ class SQLiteStore:
         return [IntakeRow(*row) for row in rows]
 
     def get_receipt(self, project: str, receipt_id: str) -> ReceiptRow | None:
-        row = self._conn().execute(
-            f"SELECT {_RECEIPT_COLUMNS} FROM receipts WHERE project = ? AND receipt_id = ?",
-            (project, receipt_id),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_RECEIPT_COLUMNS} FROM receipts WHERE project = ? AND receipt_id = ?",
+                (project, receipt_id),
+            )
+            .fetchone()
+        )
         return receipt_from_row(row) if row else None
 
     def put_receipt(self, receipt: ReceiptRow) -> None:
@@ -428,16 +492,17 @@ class _SQLiteAppend:
     def insert_entries(self, entries: Sequence[NewEntry]) -> None:
         project, log_id = self._head.project, self._head.log_id
         conn = self._conn
-        first_rowid = (conn.execute("SELECT coalesce(max(rowid), 0) FROM entries").fetchone()[0]
-                       + 1)
+        first_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM entries").fetchone()[0] + 1
         try:
             conn.executemany(
                 "INSERT INTO entries (rowid, project, log_id, seq, event_id, entry, leaf_hash,"
                 " chain_hash, content_hash, received_at, occurred_at, action, actor_id,"
                 " actor_type, actor_name, resource_type, resource_id, target_ids, outcome, tags)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(first_rowid + n, *entry_insert_params(project, log_id, e))
-                 for n, e in enumerate(entries)],
+                [
+                    (first_rowid + n, *entry_insert_params(project, log_id, e))
+                    for n, e in enumerate(entries)
+                ],
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateIdError(str(exc)) from exc
@@ -460,8 +525,14 @@ class _SQLiteAppend:
     def put_checkpoint(self, checkpoint: CheckpointRow) -> None:
         self._conn.execute(
             "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-            (self._head.project, checkpoint.log_id, checkpoint.size, checkpoint.root_hash,
-             checkpoint.note, checkpoint.created_at),
+            (
+                self._head.project,
+                checkpoint.log_id,
+                checkpoint.size,
+                checkpoint.root_hash,
+                checkpoint.note,
+                checkpoint.created_at,
+            ),
         )
 
     def set_head(self, *, size: int, chain_head: bytes, peaks: bytes) -> None:
@@ -488,9 +559,7 @@ class _SQLiteAppend:
         _put_receipts(self._conn, receipts)
 
     def delete_intake(self, intake_ids: Sequence[int]) -> None:
-        self._conn.executemany(
-            "DELETE FROM intake WHERE intake_id = ?", [(i,) for i in intake_ids]
-        )
+        self._conn.executemany("DELETE FROM intake WHERE intake_id = ?", [(i,) for i in intake_ids])
 
 
 def _find_ids(
@@ -528,8 +597,20 @@ def _put_receipts(conn: sqlite3.Connection, receipts: Sequence[ReceiptRow]) -> N
         f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (project, receipt_id) DO UPDATE SET state = excluded.state,"
         " log_id = excluded.log_id, error = excluded.error, updated_at = excluded.updated_at",
-        [(r.project, r.receipt_id, r.state, r.organization, orjson.dumps(list(r.event_ids)),
-          r.created_at, r.updated_at, r.log_id, r.error) for r in receipts],
+        [
+            (
+                r.project,
+                r.receipt_id,
+                r.state,
+                r.organization,
+                orjson.dumps(list(r.event_ids)),
+                r.created_at,
+                r.updated_at,
+                r.log_id,
+                r.error,
+            )
+            for r in receipts
+        ],
     )
 
 

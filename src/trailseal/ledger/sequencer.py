@@ -1,0 +1,270 @@
+"""Group commit: the sequencer pool shared by every log (ARCHITECTURE §6).
+
+Theory of operation
+-------------------
+``submit()`` puts a request (one client batch, all-or-nothing) on its log's queue and
+returns a Future. A log with queued work is put once on the ready queue. A pool of worker
+threads takes ready logs; a worker owns its log until the log's queue is empty, so one
+process never runs two appends on one log, and per-log order is submission order. The
+worker lets a small batch linger up to ``max_wait`` for company, then takes whole requests
+up to ``max_batch`` events, runs ONE append transaction for them (the database's lock
+serializes it against other processes), and only after the commit hands every waiter its
+result or its error. A request's future never resolves before its entries are durable.
+
+An idle log costs nothing here: no thread, no timer, only its row in the database.
+A transaction that meets a duplicate id committed concurrently by another process is
+rolled back and retried; its re-read then sees the stored id, so exactly one entry exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from trailseal.errors import TrailsealError
+from trailseal.ledger.integrate import (
+    AppendHook,
+    AppendResult,
+    IdempotencyConflict,
+    LogSigner,
+    integrate,
+)
+from trailseal.ledger.prepare import PreparedEvent
+from trailseal.store.base import ReceiptRow, Store
+from trailseal.store.errors import DuplicateIdError
+
+__all__ = ["LogKey", "OverloadedError", "Sequencer"]
+
+log = logging.getLogger(__name__)
+
+LogKey = tuple[str, str]  # (project, log_id)
+_DUPLICATE_RETRIES = 5
+
+
+class OverloadedError(TrailsealError):
+    """Too much queued work; the edge answers 503 with Retry-After."""
+
+    retry_after = 1
+
+
+@dataclass
+class _Request:
+    events: Sequence[PreparedEvent]
+    future: Future[list[AppendResult]]
+    receipt: ReceiptRow | None = None
+    intake_id: int | None = None
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _LogQueue:
+    requests: deque[_Request] = field(default_factory=deque)
+    events: int = 0
+    scheduled: bool = False
+
+
+class Sequencer:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        signer_for: Callable[[str, str], LogSigner],
+        clock: Callable[[], tuple[str, int]],
+        hooks_for: Callable[[str], Sequence[AppendHook]] = lambda project: (),
+        workers: int = 1,
+        max_batch: int = 1000,
+        max_wait: float = 0.002,
+        max_queued_events: int = 200_000,
+    ) -> None:
+        """``signer_for(project, origin)`` gives a log's signer; ``clock()`` gives the
+        batch's ``received_at`` text and the checkpoint timestamp (seconds)."""
+        self._store = store
+        self._signer_for = signer_for
+        self._clock = clock
+        self._hooks_for = hooks_for
+        self._max_batch = max_batch
+        self._max_wait = max_wait
+        self._max_queued = max_queued_events
+        self._lock = threading.Lock()
+        self._logs: dict[LogKey, _LogQueue] = {}
+        self._queued_events = 0
+        self._ready: queue.SimpleQueue[LogKey | None] = queue.SimpleQueue()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"trailseal-sequencer-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def queued_events(self) -> int:
+        """Events accepted but not yet committed (the backlog)."""
+        return self._queued_events
+
+    def submit(
+        self,
+        project: str,
+        log_id: str,
+        events: Sequence[PreparedEvent],
+        *,
+        receipt: ReceiptRow | None = None,
+        intake_id: int | None = None,
+        force: bool = False,
+    ) -> Future[list[AppendResult]]:
+        """Queue one all-or-nothing request. Raises OverloadedError when the backlog is
+        full (``force`` is for draining the durable intake, which is already accepted)."""
+        request = _Request(events, Future(), receipt, intake_id)
+        key = (project, log_id)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("sequencer is closed")
+            if not force and self._queued_events + len(events) > self._max_queued:
+                raise OverloadedError(f"{self._queued_events} events are queued; retry shortly")
+            entry = self._logs.get(key)
+            if entry is None:
+                entry = self._logs[key] = _LogQueue()
+            entry.requests.append(request)
+            entry.events += len(events)
+            self._queued_events += len(events)
+            if not entry.scheduled:
+                entry.scheduled = True
+                self._ready.put(key)
+        return request.future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish queued work, then stop the workers."""
+        with self._lock:
+            self._closed = True
+        for _ in self._threads:
+            self._ready.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+
+    # -- worker side ---------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            key = self._ready.get()
+            if key is None:
+                return
+            while self._run_one_batch(key):
+                pass
+
+    def _take(self, key: LogKey) -> list[_Request] | None:
+        """Whole requests up to max_batch events (at least one); None when the log's
+        queue is empty, which also unschedules it."""
+        with self._lock:
+            entry = self._logs[key]
+            if not entry.requests:
+                entry.scheduled = False
+                del self._logs[key]
+                return None
+            taken = [entry.requests.popleft()]
+            count = len(taken[0].events)
+            while entry.requests and count + len(entry.requests[0].events) <= self._max_batch:
+                request = entry.requests.popleft()
+                taken.append(request)
+                count += len(request.events)
+            entry.events -= count
+            self._queued_events -= count
+            return taken
+
+    def _linger(self, key: LogKey) -> None:
+        with self._lock:
+            entry = self._logs.get(key)
+            if entry is None or not entry.requests or entry.events >= self._max_batch:
+                return
+            wait = self._max_wait - (time.monotonic() - entry.requests[0].queued_at)
+        if wait > 0:
+            time.sleep(wait)
+
+    def _run_one_batch(self, key: LogKey) -> bool:
+        self._linger(key)
+        taken = self._take(key)
+        if taken is None:
+            return False
+        project, log_id = key
+        try:
+            results = self._commit(project, log_id, taken)
+        except BaseException as exc:  # every waiter learns of the failure
+            log.exception("append to log %s failed", log_id)
+            for request in taken:
+                request.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return True
+        for request, result in zip(taken, results, strict=True):
+            if isinstance(result, IdempotencyConflict):
+                request.future.set_exception(result)
+            else:
+                request.future.set_result(result)
+        return True
+
+    def _commit(
+        self, project: str, log_id: str, taken: list[_Request]
+    ) -> list[list[AppendResult] | IdempotencyConflict]:
+        for attempt in range(_DUPLICATE_RETRIES):
+            try:
+                with self._store.append(project, log_id) as txn:
+                    received_at, timestamp = self._clock()
+                    signer = self._signer_for(project, txn.head.origin)
+                    results = integrate(
+                        txn,
+                        [r.events for r in taken],
+                        received_at=received_at,
+                        timestamp=timestamp,
+                        signer=signer,
+                        hooks=self._hooks_for(project),
+                    )
+                    receipts = [
+                        _settle(r.receipt, results[n], received_at, log_id)
+                        for n, r in enumerate(taken)
+                        if r.receipt is not None
+                    ]
+                    if receipts:
+                        txn.put_receipts(receipts)
+                    intake = [r.intake_id for r in taken if r.intake_id is not None]
+                    if intake:
+                        txn.delete_intake(intake)
+                return results
+            except DuplicateIdError:
+                # Another process committed one of these ids first; re-read and retry.
+                log.info("duplicate id raced on log %s (attempt %d)", log_id, attempt + 1)
+        raise RuntimeError("gave up after repeated duplicate-id races")
+
+
+def _settle(
+    receipt: ReceiptRow,
+    result: list[AppendResult] | IdempotencyConflict,
+    when: str,
+    log_id: str,
+) -> ReceiptRow:
+    if isinstance(result, IdempotencyConflict):
+        return ReceiptRow(
+            receipt.project,
+            receipt.receipt_id,
+            "failed",
+            receipt.organization,
+            receipt.event_ids,
+            receipt.created_at,
+            when,
+            log_id,
+            str(result),
+        )
+    return ReceiptRow(
+        receipt.project,
+        receipt.receipt_id,
+        "committed",
+        receipt.organization,
+        receipt.event_ids,
+        receipt.created_at,
+        when,
+        log_id,
+        None,
+    )

@@ -1,0 +1,187 @@
+"""The ledger on both drivers: appends, proofs from tiles, idempotency, redaction, hooks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from tests.ledger.helpers import PROJECT, event, make_ledger, prepared, verify_whole_log
+from trailseal.core.merkle import verify_consistency, verify_inclusion
+from trailseal.ledger.integrate import CommittedEntry, IdempotencyConflict
+from trailseal.ledger.service import Ledger
+from trailseal.store.base import AppendTransaction, LogHead, Store
+
+
+@pytest.fixture
+def ledger(store: Store) -> Iterator[Ledger]:
+    ledger = make_ledger(store)
+    yield ledger
+    ledger.close()
+
+
+def test_appends_build_a_verifiable_log(ledger: Ledger) -> None:
+    sizes = [1, 2, 5, 250, 7, 300]  # crosses tile boundaries (256) at level 0
+    for size in sizes:
+        results = ledger.append(PROJECT, "acme", [prepared(event()) for _ in range(size)]).result()
+        assert len(results) == size and not any(r.duplicate for r in results)
+    log = ledger.log_for(PROJECT, "acme")
+    assert verify_whole_log(ledger, PROJECT, log.log_id) == sum(sizes)
+
+
+def test_sync_result_carries_a_verifiable_proof(ledger: Ledger) -> None:
+    ledger.append(PROJECT, "acme", [prepared(event()) for _ in range(10)]).result()
+    [result] = ledger.append(PROJECT, "acme", [prepared(event())]).result()
+    assert result.checkpoint is not None and result.leaf_hash is not None
+    assert result.seq == 10 and result.checkpoint.size == 11
+    proof = ledger.inclusion_proof(PROJECT, result.log_id, result.seq, result.checkpoint.size)
+    verify_inclusion(result.seq, 11, result.leaf_hash, proof, result.checkpoint.root_hash)
+
+
+def test_organizations_get_separate_logs(ledger: Ledger) -> None:
+    a = ledger.append(PROJECT, "acme", [prepared(event())]).result()[0]
+    b = ledger.append(PROJECT, "globex", [prepared(event())]).result()[0]
+    c = ledger.append(PROJECT, None, [prepared(event())]).result()[0]
+    assert len({a.log_id, b.log_id, c.log_id}) == 3
+    assert a.seq == b.seq == c.seq == 0
+    assert ledger.log_for(PROJECT, None).organization == "default"
+
+
+def test_concurrent_duplicates_append_exactly_once(ledger: Ledger) -> None:
+    raw = event()
+    results: list[object] = []
+    barrier = threading.Barrier(16)
+
+    def submit() -> None:
+        barrier.wait()
+        results.append(ledger.append(PROJECT, "acme", [prepared(raw)]).result()[0])
+
+    threads = [threading.Thread(target=submit) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 16
+    assert len({(r.log_id, r.seq) for r in results}) == 1  # type: ignore[attr-defined]
+    log = ledger.log_for(PROJECT, "acme")
+    assert len(list(ledger.store.iter_entries(PROJECT, log.log_id, 0, 100))) == 1
+
+
+def test_same_id_other_content_is_a_conflict_and_stores_nothing(ledger: Ledger) -> None:
+    original = event()
+    ledger.append(PROJECT, "acme", [prepared(original)]).result()
+    changed = dict(original, action="invoice.deleted")
+    fresh = event()
+    with pytest.raises(IdempotencyConflict) as caught:
+        ledger.append(PROJECT, "acme", [prepared(fresh), prepared(changed)]).result()
+    assert caught.value.event_id == original["id"] and caught.value.index == 1
+    assert ledger.entry(PROJECT, fresh["id"]) is None  # the whole batch was rejected
+    retry = ledger.append(PROJECT, "acme", [prepared(original)]).result()
+    assert retry[0].duplicate and retry[0].seq == 0
+
+
+def test_a_retry_without_occurred_at_still_matches(ledger: Ledger) -> None:
+    raw = {"id": "no-time-1", "action": "a.b", "actor": {"id": "x"}}
+    first = ledger.append(PROJECT, "acme", [prepared(raw)]).result()[0]
+    again = ledger.append(PROJECT, "acme", [prepared(raw)]).result()[0]
+    assert again.duplicate and again.seq == first.seq
+
+
+def test_redaction_keeps_every_proof_valid(ledger: Ledger) -> None:
+    raws = [event(message="secret") for _ in range(20)]
+    ledger.append(PROJECT, "acme", [prepared(r) for r in raws]).result()
+    log = ledger.log_for(PROJECT, "acme")
+    before = ledger.checkpoint(PROJECT, log.log_id)
+    assert ledger.redact(PROJECT, raws[5]["id"]) is True
+    redacted = ledger.entry(PROJECT, raws[5]["id"])
+    assert redacted is not None and redacted.redacted
+    ledger.append(PROJECT, "acme", [prepared(event()) for _ in range(5)]).result()
+    after = ledger.checkpoint(PROJECT, log.log_id)
+    assert before is not None and after is not None
+    proof = ledger.inclusion_proof(PROJECT, log.log_id, 5, after.size)
+    verify_inclusion(5, after.size, redacted.leaf_hash, proof, after.root_hash)
+    consistency = ledger.consistency_proof(PROJECT, log.log_id, before.size, after.size)
+    verify_consistency(before.size, after.size, consistency, before.root_hash, after.root_hash)
+    assert verify_whole_log(ledger, PROJECT, log.log_id) == 25
+
+
+class _CountingHook:
+    """A façade hook: keeps a per-log count of appended entries and checks it sees ext."""
+
+    name = "counter"
+
+    def __init__(self) -> None:
+        self.seen_ext: list[bytes | None] = []
+
+    def on_append(
+        self, txn: AppendTransaction, head: LogHead, entries: Sequence[CommittedEntry]
+    ) -> None:
+        before = int(txn.read_state(self.name) or b"0")
+        assert before == head.size  # the state moves in step with the log
+        self.seen_ext.extend(e.event.ext for e in entries)
+        txn.write_state(self.name, str(before + len(entries)).encode())
+
+
+def test_facade_hook_state_and_ext(store: Store) -> None:
+    hook = _CountingHook()
+    ledger = make_ledger(store)
+    ledger.close()
+    from tests.ledger.helpers import MASTER
+    from trailseal.ledger.service import Ledger as LedgerClass
+    from trailseal.ledger.service import LedgerConfig
+
+    ledger = LedgerClass(
+        store, MASTER, LedgerConfig(host_name="test.local"), hooks_for=lambda project: [hook]
+    )
+    try:
+        from datetime import UTC, datetime
+
+        from trailseal.ledger.prepare import prepare_incoming
+
+        with_ext = prepare_incoming(
+            event(),
+            now=datetime.now(UTC),
+            new_id=lambda: "x",
+            ext={"pangea": {"envelope": {"message": "hi"}}},
+        )
+        ledger.append(PROJECT, "acme", [with_ext, prepared(event())]).result()
+        ledger.append(PROJECT, "acme", [prepared(event())]).result()
+        log = ledger.log_for(PROJECT, "acme")
+        with store.append(PROJECT, log.log_id) as txn:
+            assert txn.read_state("counter") == b"3"
+        first = store.get_entry(PROJECT, log.log_id, 0)
+        assert first is not None and first.entry is not None
+        assert b'"ext":{"pangea":{"envelope":{"message":"hi"}}}' in first.entry
+        assert hook.seen_ext[0] is not None and hook.seen_ext[1] is None
+        verify_whole_log(ledger, PROJECT, log.log_id)
+    finally:
+        ledger.close()
+
+
+def test_async_accept_through_intake_commits_later(store: Store) -> None:
+    ledger = make_ledger(store, intake_threshold=0)  # force the durable-intake path
+    try:
+        raws = [event() for _ in range(3)]
+        receipt, future = ledger.accept(
+            PROJECT, "acme", [prepared(r) for r in raws], receipt_id="rcpt-1"
+        )
+        assert future is None and receipt.state == "queued"
+        stored = store.get_receipt(PROJECT, "rcpt-1")
+        assert stored is not None and stored.state == "queued"
+        assert ledger.entry(PROJECT, raws[0]["id"]) is None
+        assert ledger.drain_intake() == 1
+        done = store.get_receipt(PROJECT, "rcpt-1")
+        assert done is not None and done.state == "committed"
+        assert all(ledger.entry(PROJECT, r["id"]) is not None for r in raws)
+        assert store.pending_intake(10) == []
+    finally:
+        ledger.close()
+
+
+def test_async_accept_normal_path_commits_receipt(ledger: Ledger) -> None:
+    _, future = ledger.accept(PROJECT, "acme", [prepared(event())], receipt_id="r-2")
+    assert future is not None
+    future.result()
+    stored = ledger.store.get_receipt(PROJECT, "r-2")
+    assert stored is not None and stored.state == "committed"
