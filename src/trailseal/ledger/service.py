@@ -152,11 +152,11 @@ class Ledger:
         commit and the returned future resolves within milliseconds (the caller waits on
         it before answering 202); when the sequencer is behind, the events go to the
         durable intake and the receipt stays ``queued`` until the drain sequences them."""
-        log = self.log_for(project, organization)
+        head = self.log_for(project, organization)
         now = self.now_text()
         ids = tuple(e.event_id for e in events)
         receipt = ReceiptRow(
-            project, receipt_id, "queued", log.organization, ids, now, now, log.log_id
+            project, receipt_id, "queued", head.organization, ids, now, now, head.log_id
         )
         if self.sequencer.queued_events + len(events) <= self.config.intake_threshold:
             try:
@@ -194,12 +194,12 @@ class Ledger:
                     )
                     for p in parked
                 ]
-                log = self.log_for(row.project, row.organization)
+                head = self.log_for(row.project, row.organization)
                 receipt = self.store.get_receipt(row.project, row.receipt_id)
                 futures.append(
                     self.sequencer.submit(
                         row.project,
-                        log.log_id,
+                        head.log_id,
                         events,
                         receipt=receipt,
                         intake_id=row.intake_id,
