@@ -31,6 +31,7 @@ path and offline verification (budget: ≥ 0.5 x one SHA-256 call per entry, §1
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ import orjson
 from trailseal.core.canonical import MAX_SAFE_INTEGER, canonicalize
 from trailseal.core.hashing import HASH_SIZE
 from trailseal.core.schema import STORED_TIMESTAMP_PATTERN, parse_timestamp
-from trailseal.errors import ValidationError
+from trailseal.errors import CanonicalizationError, ValidationError
 
 __all__ = [
     "ENTRY_VERSION",
@@ -177,8 +178,11 @@ def entry_bytes(
     :class:`ValidationError` for a bad envelope member, a value JCS cannot encode (its
     pointer starts ``/event`` or ``/ext``), or a result over 65,535 bytes (``too_large``).
     """
-    event_dict = event if isinstance(event, dict) else dict(event)
-    ext_dict = ext if ext is None or isinstance(ext, dict) else dict(ext)
+    # Other Mappings (MappingProxyType, ...) become dicts; non-mappings reach the checks.
+    event_dict = (
+        dict(event) if isinstance(event, Mapping) and not isinstance(event, dict) else event
+    )
+    ext_dict = dict(ext) if isinstance(ext, Mapping) and not isinstance(ext, dict) else ext
     _check_envelope(ENTRY_VERSION, origin, seq, received_at, event_dict, ext_dict)
     document: dict[str, object] = {
         "v": ENTRY_VERSION,
@@ -225,6 +229,16 @@ def parse_entry(data: bytes) -> Entry:
     for key in _REQUIRED:
         if key not in document:
             raise ValidationError(f"entries need {key!r}", field=f"/{key}", code="required")
+    if "ext" in document and document["ext"] is None:
+        raise ValidationError("ext must be omitted rather than null", field="/ext", code="type")
+    try:
+        canonical = canonicalize(document)
+    except CanonicalizationError:
+        # JSON numbers are doubles (RFC 8785 §3.2.2.3): an integral double such as 1e16 is
+        # written as plain digits, which orjson reads back as an int beyond the I-JSON
+        # range. Read such numbers as doubles, as the writer meant them, and retry.
+        document = _loads_doubles(data)
+        canonical = canonicalize(document)
     entry = Entry(
         v=document["v"],
         origin=document["origin"],
@@ -233,15 +247,32 @@ def parse_entry(data: bytes) -> Entry:
         event=document["event"],
         ext=document.get("ext"),
     )
-    if "ext" in document and document["ext"] is None:
-        raise ValidationError("ext must be omitted rather than null", field="/ext", code="type")
-    if canonicalize(document) != data:
+    if canonical != data:
         raise ValidationError(
             "entry bytes are not RFC 8785 canonical JSON (member order, whitespace, number "
             "or string form, or a duplicate member)",
             code="not_canonical",
         )
     return entry
+
+
+def _int_or_double(text: str) -> int | float:
+    value = float(text)
+    return int(text) if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else value
+
+
+def _reject_constant(name: str) -> object:
+    raise ValidationError(f"{name} is not JSON", code="format")
+
+
+def _loads_doubles(data: bytes | bytearray | memoryview) -> Any:
+    """Decode JSON reading integers beyond ±(2**53-1) as doubles (slow path, rare)."""
+    try:
+        return json.loads(bytes(data), parse_int=_int_or_double, parse_constant=_reject_constant)
+    except ValueError as exc:  # ValidationError is a ValueError too
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError(f"not valid UTF-8 JSON: {exc}", code="format") from None
 
 
 def hash_entries(entries: Sequence[bytes], prev_hash: bytes) -> list[tuple[bytes, bytes]]:
@@ -289,9 +320,12 @@ def entry_bytes_from_canonical(
     if ext is not None:
         parts += [b',"ext":', ext]
     parts += [
-        b',"origin":', canonicalize(origin),
-        b',"received_at":"', received_at.encode("ascii"),
-        b'","seq":', str(seq).encode("ascii"),
+        b',"origin":',
+        canonicalize(origin),
+        b',"received_at":"',
+        received_at.encode("ascii"),
+        b'","seq":',
+        str(seq).encode("ascii"),
         b',"v":1}',
     ]
     data = b"".join(parts)

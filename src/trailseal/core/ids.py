@@ -145,6 +145,8 @@ class IdGenerator:
             self._ms = ms
         else:
             # Clock did not advance (or went back): stay on the last timestamp, count up.
+            if self._ms < 0:
+                raise ValueError(f"clock() must be in [0, 2**48) ms, got {ms!r}")
             ms = self._ms
             counter = self._counter + 1
             if counter > _COUNTER_MAX:

@@ -61,8 +61,9 @@ signature          {"alg": "ed25519", "public_key": base64 of 32 bytes,        e
                    ``id`` and an ``occurred_at`` already in stored form, so
                    normalization cannot change the bytes the producer signed.
 (every string)     valid Unicode (no lone surrogates)                          format
-(every number)     integers within ±(2**53-1); no NaN or ±Infinity             out_of_range,
-                                                                               not_finite
+(every number)     integers within ±(2**53-1), floats too when integral and    out_of_range,
+                   below 1e21 (JCS writes 1e16 as an integer); no NaN or      not_finite
+                   ±Infinity
 =================  ==========================================================  ============
 
 Nulls: every optional member (top level or nested) may be ``null``; it is kept as sent.
@@ -361,8 +362,23 @@ def _bad_int(value: int) -> _Fail:
     )
 
 
+def _float_ok(value: float) -> bool:
+    """Finite, and not an integer beyond ±(2**53-1) in disguise: RFC 8785 writes an
+    integral double below 1e21 as plain digits (1e16 -> ``10000000000000000``), which
+    every reader takes back as an integer outside the I-JSON range, so the stored bytes
+    would not re-encode. Callers test ``-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER``
+    inline first: that is true for nearly every float and excludes NaN and ±Infinity."""
+    return abs(value) >= 1e21 and math.isfinite(value)
+
+
 def _bad_float(value: float) -> _Fail:
-    return _Fail("not_finite", f"{value!r} is not a JSON number (no NaN or Infinity)")
+    if not math.isfinite(value):
+        return _Fail("not_finite", f"{value!r} is not a JSON number (no NaN or Infinity)")
+    return _Fail(
+        "out_of_range",
+        f"{value!r} is an integer beyond ±(2**53-1) in JSON (it is written as "
+        f"{int(value)}); send it as a string",
+    )
 
 
 def _json_value(value: Any, depth: int, max_depth: int) -> int:
@@ -389,7 +405,7 @@ def _json_value(value: Any, depth: int, max_depth: int) -> int:
             raise _bad_int(value)
         return 0
     if kind is float:
-        if not math.isfinite(value):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER and not _float_ok(value):
             raise _bad_float(value)
         return 1
     if value is None or kind is bool:
@@ -434,7 +450,9 @@ def _container(value: Any, depth: int, max_depth: int) -> int:
                     if not -MAX_SAFE_INTEGER <= member <= MAX_SAFE_INTEGER:
                         raise _bad_int(member)
                 elif kind is float:
-                    if not math.isfinite(member):
+                    if not -MAX_SAFE_INTEGER <= member <= MAX_SAFE_INTEGER and not _float_ok(
+                        member
+                    ):
                         raise _bad_float(member)
                     floats += 1
                 elif member is not None and kind is not bool:
@@ -449,7 +467,9 @@ def _container(value: Any, depth: int, max_depth: int) -> int:
                     if not -MAX_SAFE_INTEGER <= member <= MAX_SAFE_INTEGER:
                         raise _bad_int(member)
                 elif kind is float:
-                    if not math.isfinite(member):
+                    if not -MAX_SAFE_INTEGER <= member <= MAX_SAFE_INTEGER and not _float_ok(
+                        member
+                    ):
                         raise _bad_float(member)
                     floats += 1
                 elif member is not None and kind is not bool:
@@ -664,7 +684,7 @@ def _problems(raw: object, limits: Limits) -> tuple[list[ValidationError], int, 
             if counted:
                 floats += counted
     if raw.get("signature") is not None and not any(
-        p.field in ("/id", "/occurred_at") for p in found
+        p.field in ("/id", "/occurred_at") or p.field.startswith("/signature") for p in found
     ):
         found.extend(_signed_event_problems(raw))
     if found:
