@@ -22,11 +22,11 @@ from trailseal.core.checkpoint import LogKeys
 from trailseal.core.ids import new_log_id, origin_for, uuid7
 from trailseal.core.merkle import consistency_nodes, inclusion_nodes
 from trailseal.core.schema import format_timestamp
-from trailseal.core.tiles import node_hash_in_tile, tile_for_node, tiles_for_nodes
 from trailseal.errors import ValidationError
 from trailseal.ledger.integrate import AppendHook, AppendResult, LogSigner
 from trailseal.ledger.keys import ProjectKeys
 from trailseal.ledger.prepare import PreparedEvent
+from trailseal.ledger.proofs import TileReader
 from trailseal.ledger.sequencer import OverloadedError, Sequencer
 from trailseal.store.base import CheckpointRow, LogHead, ReceiptRow, Store, StoredEntry
 
@@ -82,6 +82,7 @@ class Ledger:
             max_queued_events=config.max_queued_events,
         )
         self._drain_lock = threading.Lock()
+        self.tiles = TileReader(store)
 
     def close(self) -> None:
         self.sequencer.close()
@@ -217,33 +218,31 @@ class Ledger:
     def entry(self, project: str, event_id: str) -> StoredEntry | None:
         return self.store.get_entry_by_id(project, event_id)
 
-    def _read_nodes(
-        self, project: str, log_id: str, node_ids: Sequence[tuple[int, int]], size: int
-    ) -> list[bytes]:
-        needed = tiles_for_nodes(node_ids, size)
-        tiles = self.store.read_tiles(project, log_id, [(t.level, t.index) for t in needed])
-        hashes: dict[tuple[int, int], bytes] = {}
-        for tile, nodes in needed.items():
-            data = tiles.get((tile.level, tile.index))
-            if data is None or len(data) < tile.width * 32:
-                raise LookupError(f"tile {tile.path()} of log {log_id} is missing")
-            data = data[: tile.width * 32]  # a stored tile may have grown past this size
-            for level, index in nodes:
-                _, _, level_in_tile, index_in_tile = tile_for_node(level, index)
-                hashes[(level, index)] = node_hash_in_tile(data, level_in_tile, index_in_tile)
-        return [hashes[node] for node in node_ids]
-
     def inclusion_proof(self, project: str, log_id: str, seq: int, size: int) -> list[bytes]:
-        if not 0 <= seq < size:
-            raise ValidationError(
-                f"seq {seq} is not below tree size {size}", field="/size", code="out_of_range"
-            )
-        plan = inclusion_nodes(seq, size)
-        return plan.assemble(self._read_nodes(project, log_id, plan.node_ids, size))
+        return self.inclusion_proofs(project, log_id, [seq], size)[0]
+
+    def inclusion_proofs(
+        self, project: str, log_id: str, seqs: Sequence[int], size: int
+    ) -> list[list[bytes]]:
+        """Inclusion proofs of several entries at one tree size (one tile read each)."""
+        for seq in seqs:
+            if not 0 <= seq < size:
+                raise ValidationError(
+                    f"entry {seq} is not in a tree of size {size}",
+                    field="/tree_size",
+                    code="out_of_range",
+                )
+        plans = [inclusion_nodes(seq, size) for seq in seqs]
+        return self.tiles.assemble(project, log_id, plans, size)
 
     def consistency_proof(self, project: str, log_id: str, size1: int, size2: int) -> list[bytes]:
-        plan = consistency_nodes(size1, size2)
-        return plan.assemble(self._read_nodes(project, log_id, plan.node_ids, size2))
+        if not 0 <= size1 <= size2:
+            raise ValidationError(
+                f"sizes must satisfy 0 <= first ({size1}) <= second ({size2})",
+                field="/first",
+                code="out_of_range",
+            )
+        return self.tiles.assemble(project, log_id, [consistency_nodes(size1, size2)], size2)[0]
 
     def checkpoint(
         self, project: str, log_id: str, size: int | None = None
