@@ -822,6 +822,9 @@ def _check_contract(raw: Any) -> bool:
     else:
         data = canonicalize(raw)
         assert len(data) <= DEFAULT_LIMITS.max_event_bytes
+        # The size used for limits bounds the canonical size, and equals it when exact.
+        _, bound, exact = schema._problems(raw, DEFAULT_LIMITS)
+        assert bound == len(data) if exact else bound >= len(data)
         assert canonicalize(orjson.loads(data)) == data  # stored bytes re-read and re-encode
         quick_check(raw)
         valid = True
@@ -859,3 +862,22 @@ def test_normalize_is_idempotent(raw: dict[str, Any], now: datetime) -> None:
     validate_event(once)  # the stored form is itself a valid event
     assert STORED_TIMESTAMP_PATTERN.fullmatch(once["occurred_at"])
     assert set(once) - set(raw) <= {"id", "occurred_at"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.ip_addresses(v=4).map(str),
+        st.text(alphabet="0123456789.", max_size=16),
+        st.lists(st.integers(0, 300).map(str), min_size=4, max_size=4).map(".".join),
+    )
+)
+def test_ipv4_fast_path_agrees_with_ipaddress(text: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.IPv4Address(text)
+        expected = True
+    except ValueError:
+        expected = False
+    assert (schema._IPV4.fullmatch(text) is not None) is expected
