@@ -3,6 +3,7 @@ the ledger. Shared by ``trailseal serve``, ``trailseal keys`` and the tests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from trailseal.apikeys import new_key
@@ -56,6 +57,8 @@ def bootstrap(store: Store) -> str | None:
     return key.secret if store.create_first_api_key(row) else None
 
 
-def open_ledger(store: Store, settings: Settings) -> Ledger:
+def open_ledger(
+    store: Store, settings: Settings, *, on_commit: Callable[[int, float], None] | None = None
+) -> Ledger:
     master = load_master_key(data_dir=settings.data_dir, allow_file=not settings.uses_postgres)
-    return Ledger(store, master, LedgerConfig(host_name=settings.host_name))
+    return Ledger(store, master, LedgerConfig(host_name=settings.host_name), on_commit=on_commit)

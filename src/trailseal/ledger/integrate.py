@@ -201,6 +201,7 @@ def integrate(
         note = signer.sign(Checkpoint(origin, tree.size, root), timestamp)
         checkpoint = CheckpointRow(head.log_id, tree.size, root, note, received_at)
         txn.put_checkpoint(checkpoint)
+        txn.add_usage(received_at[:7], len(new_entries))
         for hook in hooks:
             hook.on_append(txn, head, committed)
         txn.set_head(size=tree.size, chain_head=previous, peaks=tree.to_bytes())

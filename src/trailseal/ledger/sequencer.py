@@ -81,6 +81,7 @@ class Sequencer:
         max_batch: int = 1000,
         max_wait: float = 0.002,
         max_queued_events: int = 200_000,
+        on_commit: Callable[[int, float], None] | None = None,
     ) -> None:
         """``signer_for(project, origin)`` gives a log's signer; ``clock()`` gives the
         batch's ``received_at`` text and the checkpoint timestamp (seconds)."""
@@ -91,6 +92,7 @@ class Sequencer:
         self._max_batch = max_batch
         self._max_wait = max_wait
         self._max_queued = max_queued_events
+        self._on_commit = on_commit
         self._lock = threading.Lock()
         self._logs: dict[LogKey, _LogQueue] = {}
         self._queued_events = 0
@@ -190,6 +192,7 @@ class Sequencer:
         if taken is None:
             return False
         project, log_id = key
+        started = time.monotonic()
         try:
             results = self._commit(project, log_id, taken)
         except BaseException as exc:  # every waiter learns of the failure
@@ -199,6 +202,15 @@ class Sequencer:
             if not isinstance(exc, Exception):
                 raise
             return True
+        if self._on_commit is not None:
+            appended = sum(
+                1
+                for r in results
+                if not isinstance(r, IdempotencyConflict)
+                for a in r
+                if not a.duplicate
+            )
+            self._on_commit(appended, time.monotonic() - started)
         for request, result in zip(taken, results, strict=True):
             if isinstance(result, IdempotencyConflict):
                 request.future.set_exception(result)

@@ -62,6 +62,7 @@ class Ledger:
         now: Callable[[], datetime] = _utc_now,
         random: Callable[[int], bytes] = os.urandom,
         hooks_for: Callable[[str], Sequence[AppendHook]] = lambda project: (),
+        on_commit: Callable[[int, float], None] | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -80,6 +81,7 @@ class Ledger:
             max_batch=config.max_batch,
             max_wait=config.max_wait,
             max_queued_events=config.max_queued_events,
+            on_commit=on_commit,
         )
         self._drain_lock = threading.Lock()
         self.tiles = TileReader(store)

@@ -22,6 +22,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from trailseal.query import EventFilter
+
 __all__ = [
     "ApiKeyRow",
     "AppendTransaction",
@@ -211,6 +213,10 @@ class AppendTransaction(Protocol):
 
     def write_state(self, facade: str, state: bytes) -> None: ...
 
+    def add_usage(self, month: str, events: int) -> None:
+        """Count ``events`` appended in ``month`` (``YYYY-MM``) for the project."""
+        ...
+
     def put_receipts(self, receipts: Sequence[ReceiptRow]) -> None:
         """Insert or update receipts in the same transaction as their entries, so a
         receipt reads ``committed`` exactly when its events are."""
@@ -315,6 +321,10 @@ class Store(Protocol):
         """Erase the payload (and its search text), keep the leaf and chain hashes."""
         ...
 
+    def usage(self, project: str, month: str) -> int:
+        """Events appended in ``month`` (``YYYY-MM``)."""
+        ...
+
     # -- receipts and the durable intake --------------------------------------------------
     def put_intake(self, receipt: ReceiptRow, events: bytes) -> IntakeRow:
         """Durably record a queued receipt and its events in one transaction."""
@@ -329,3 +339,36 @@ class Store(Protocol):
     def put_receipt(self, receipt: ReceiptRow) -> None: ...
 
     def fail_receipt(self, project: str, receipt_id: str, error: str, when: str) -> None: ...
+
+    # -- filtered queries (ARCHITECTURE §7) ----------------------------------------------
+    def query_entries(
+        self,
+        project: str,
+        flt: EventFilter,
+        *,
+        log_ids: Sequence[str] | None,
+        after: int | None,
+        limit: int,
+        descending: bool = True,
+        offset: int = 0,
+    ) -> list[tuple[int, StoredEntry]]:
+        """Entries matching ``flt`` (rules in :mod:`trailseal.query`), as (commit position,
+        entry), newest commit first when ``descending``.
+
+        ``log_ids`` is the set of logs to search (an organization's logs, resolved by the
+        caller, who has checked access), or None for every log of the project;
+        ``flt.organization`` is not read here. ``after`` is a position from an earlier
+        page: only entries strictly older (descending) or newer (ascending) than it are
+        returned. Positions follow commit order across all the project's logs (SQLite's
+        rowid, PostgreSQL's commit_seq), so paging on them MUST NOT skip or repeat an entry,
+        even one that commits while the caller pages. ``offset`` skips rows after that, for
+        façades that page by offset. Redacted entries are listed (``entry`` None) when
+        their remaining index columns match.
+        """
+        ...
+
+    def count_entries(
+        self, project: str, flt: EventFilter, *, log_ids: Sequence[str] | None
+    ) -> int:
+        """How many entries :meth:`query_entries` would list with no cursor and no limit."""
+        ...

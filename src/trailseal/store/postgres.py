@@ -7,6 +7,7 @@ computed by the server.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
+from trailseal.query import EventFilter
 from trailseal.store.base import (
     ApiKeyRow,
     CheckpointRow,
@@ -372,6 +374,13 @@ class PostgresStore:
             )
             return cur.rowcount == 1
 
+    def usage(self, project: str, month: str) -> int:
+        row = self._one(
+            "SELECT events FROM usage_counters WHERE project = %s AND month = %s",
+            (project, month),
+        )
+        return int(row[0]) if row else 0
+
     # -- receipts and intake ---------------------------------------------------------------
     def put_intake(self, receipt: ReceiptRow, events: bytes) -> IntakeRow:
         with self._tx() as conn:
@@ -427,6 +436,38 @@ class PostgresStore:
                 "DELETE FROM intake WHERE project = %s AND receipt_id = %s",
                 (project, receipt_id),
             )
+
+    # -- filtered queries (ARCHITECTURE §7) ------------------------------------------------
+    def query_entries(
+        self,
+        project: str,
+        flt: EventFilter,
+        *,
+        log_ids: Sequence[str] | None,
+        after: int | None,
+        limit: int,
+        descending: bool = True,
+        offset: int = 0,
+    ) -> list[tuple[int, StoredEntry]]:
+        if log_ids is not None and not log_ids:
+            return []
+        where, params, order = _pg_plan(project, flt, log_ids, after, descending)
+        direction = "DESC" if descending else "ASC"
+        rows = self._all(
+            "SELECT e.commit_seq, e.project, e.log_id, e.seq, e.event_id, e.entry, e.leaf_hash,"
+            f" e.chain_hash, e.content_hash FROM entries e WHERE {where}"
+            f" ORDER BY {order} {direction} LIMIT %s OFFSET %s",
+            (*params, max(0, limit), max(0, offset)),
+        )
+        return [(int(row[0]), stored_entry_from_row(row[1:])) for row in rows]
+
+    def count_entries(
+        self, project: str, flt: EventFilter, *, log_ids: Sequence[str] | None
+    ) -> int:
+        if log_ids is not None and not log_ids:
+            return 0
+        where, params, _ = _pg_plan(project, flt, log_ids, None, True)
+        return int(self._one(f"SELECT count(*) FROM entries e WHERE {where}", params)[0])
 
 
 class _PostgresAppend:
@@ -531,6 +572,13 @@ class _PostgresAppend:
             (self._head.project, self._head.log_id, facade, state),
         )
 
+    def add_usage(self, month: str, events: int) -> None:
+        self._conn.execute(
+            "INSERT INTO usage_counters VALUES (%s, %s, %s) ON CONFLICT (project, month)"
+            " DO UPDATE SET events = usage_counters.events + excluded.events",
+            (self._head.project, month, events),
+        )
+
     def put_receipts(self, receipts: Sequence[ReceiptRow]) -> None:
         _put_receipts(self._conn, receipts)
 
@@ -591,3 +639,88 @@ def _put_receipts(conn: psycopg.Connection[Any], receipts: Sequence[ReceiptRow])
                 for r in receipts
             ],
         )
+
+
+# -- filtered queries ---------------------------------------------------------------------
+# Positions are entries.commit_seq: the project-wide commit order (assigned under the
+# project's counter row lock), so keyset pagination never skips or repeats an entry that
+# commits while a client pages, whichever log it lands in.
+
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern for "starts with ``prefix``": ``\\``, ``%`` and ``_`` in user input
+    are escaped, so they match themselves (``_`` is common in actions)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _pg_plan(
+    project: str,
+    flt: EventFilter,
+    log_ids: Sequence[str] | None,
+    after: int | None,
+    descending: bool,
+) -> tuple[str, tuple[Any, ...], str]:
+    """WHERE clause, its parameters, and the ORDER BY column."""
+    where = ["e.project = %s"]
+    params: list[Any] = [project]
+
+    def add(sql: str, *values: Any) -> None:
+        where.append(sql)
+        params.extend(values)
+
+    single_log = log_ids is not None and len(log_ids) == 1
+    order = "e.seq" if single_log else "e.commit_seq"
+    if log_ids is not None:
+        add("e.log_id = ANY(%s)", list(log_ids))
+    if after is not None:
+        op = "<" if descending else ">"
+        add(f"e.commit_seq {op} %s", after)
+        if single_log:
+            # Within one log seq follows commit order; bounding seq too lets the primary
+            # key (project, log_id, seq) start at the cursor instead of skipping to it.
+            add(
+                f"e.seq {op} coalesce((SELECT c.seq FROM entries c WHERE c.project = %s"
+                " AND c.commit_seq = %s AND c.log_id = %s), %s)",
+                project,
+                after,
+                log_ids[0] if log_ids else "",
+                2**63 - 1 if descending else -1,
+            )
+    if flt.actor_id is not None:
+        add("e.actor_id = %s", flt.actor_id)
+    if flt.actor_type is not None:
+        add("coalesce(e.actor_type, 'user') = %s", flt.actor_type)  # read default
+    if flt.actor_name is not None:
+        add("strpos(lower(e.actor_name), lower(%s)) > 0", flt.actor_name)
+    if flt.action is not None:
+        add("e.action = %s", flt.action)
+    if flt.action_prefix is not None:
+        add("e.action LIKE %s", _like_prefix(flt.action_prefix))
+    if flt.action_contains is not None:
+        add("strpos(lower(e.action), lower(%s)) > 0", flt.action_contains)
+    if flt.resource_type is not None:
+        add("e.resource_type = %s", flt.resource_type)
+    if flt.resource_id is not None:
+        add("e.resource_id = %s", flt.resource_id)
+    if flt.target_id is not None:
+        add("strpos(' ' || e.target_ids || ' ', %s) > 0", f" {flt.target_id} ")
+    if flt.outcome is not None:
+        add("coalesce(e.outcome, 'success') = %s", flt.outcome)  # read default
+    if flt.since is not None:
+        add("e.occurred_at >= %s", flt.since)
+    if flt.until is not None:
+        add("e.occurred_at <= %s", flt.until)
+    for tag in flt.tags:
+        add("strpos(' ' || e.tags || ' ', %s) > 0", f" {tag} ")
+    for term in flt.text:
+        # The same rule as SQLite's FTS5 string: the term's words, adjacent and in order.
+        # 'simple' keeps some compounds whole (hosts, emails, versions: 'invoice.paid'),
+        # so the term as typed is tried as a phrase too. Neither function reads operators.
+        add(
+            "e.search @@ (phraseto_tsquery('simple', %s) || phraseto_tsquery('simple', %s))",
+            " ".join(_WORDS.findall(term)),
+            term,
+        )
+    return " AND ".join(where), tuple(params), order

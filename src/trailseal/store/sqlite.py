@@ -10,11 +10,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from trailseal.query import EventFilter
 from trailseal.store.base import (
     ApiKeyRow,
     CheckpointRow,
@@ -414,6 +416,17 @@ class SQLiteStore:
             )
             return True
 
+    def usage(self, project: str, month: str) -> int:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT events FROM usage_counters WHERE project = ? AND month = ?",
+                (project, month),
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
     # -- receipts and intake ---------------------------------------------------------------
     def put_intake(self, receipt: ReceiptRow, events: bytes) -> IntakeRow:
         with self._write() as conn:
@@ -473,6 +486,52 @@ class SQLiteStore:
             conn.execute(
                 "DELETE FROM intake WHERE project = ? AND receipt_id = ?", (project, receipt_id)
             )
+
+    # -- filtered queries (ARCHITECTURE §7) ------------------------------------------------
+    def query_entries(
+        self,
+        project: str,
+        flt: EventFilter,
+        *,
+        log_ids: Sequence[str] | None,
+        after: int | None,
+        limit: int,
+        descending: bool = True,
+        offset: int = 0,
+    ) -> list[tuple[int, StoredEntry]]:
+        if log_ids is not None and not log_ids:
+            return []
+        conn = self._query_conn()
+        plan = _sqlite_plan(project, flt, log_ids, after, descending)
+        direction = "DESC" if descending else "ASC"
+        rows = conn.execute(
+            f"SELECT {plan.position}, e.project, e.log_id, e.seq, e.event_id, e.entry,"
+            f" e.leaf_hash, e.chain_hash, e.content_hash FROM {plan.source}"
+            f" WHERE {plan.where} ORDER BY {plan.order} {direction} LIMIT ? OFFSET ?",
+            (*plan.params, max(0, limit), max(0, offset)),
+        ).fetchall()
+        return [(int(row[0]), stored_entry_from_row(row[1:])) for row in rows]
+
+    def _query_conn(self) -> sqlite3.Connection:
+        conn = self._conn()
+        # Once per connection (it lives in the same thread-local): redefining a function
+        # fails while one of the connection's statements is active.
+        if not getattr(self._local, "query_functions", False):
+            conn.create_function("trailseal_lower", 1, _fold, deterministic=True)
+            self._local.query_functions = True
+        return conn
+
+    def count_entries(
+        self, project: str, flt: EventFilter, *, log_ids: Sequence[str] | None
+    ) -> int:
+        if log_ids is not None and not log_ids:
+            return 0
+        conn = self._query_conn()
+        plan = _sqlite_plan(project, flt, log_ids, None, True)
+        row = conn.execute(
+            f"SELECT count(*) FROM {plan.source} WHERE {plan.where}", plan.params
+        ).fetchone()
+        return int(row[0])
 
 
 class _SQLiteAppend:
@@ -555,6 +614,13 @@ class _SQLiteAppend:
             (self._head.project, self._head.log_id, facade, state),
         )
 
+    def add_usage(self, month: str, events: int) -> None:
+        self._conn.execute(
+            "INSERT INTO usage_counters VALUES (?, ?, ?) ON CONFLICT (project, month)"
+            " DO UPDATE SET events = events + excluded.events",
+            (self._head.project, month, events),
+        )
+
     def put_receipts(self, receipts: Sequence[ReceiptRow]) -> None:
         _put_receipts(self._conn, receipts)
 
@@ -618,3 +684,103 @@ def _split_sql(script: str) -> list[str]:
     """Statements of a migration file (no semicolons inside literals in our migrations)."""
     lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
     return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+
+
+# -- filtered queries ---------------------------------------------------------------------
+# Positions are entries.rowid: the database-wide commit order (one writer), so keyset
+# pagination on it never skips or repeats an entry that commits while a client pages.
+
+
+@dataclass(frozen=True, slots=True)
+class _QueryPlan:
+    source: str  # FROM clause; ``e`` is entries
+    where: str
+    params: tuple[Any, ...]
+    position: str  # the commit position column
+    order: str  # what to ORDER BY (the position, or seq when that orders the same)
+
+
+def _fold(value: str | None) -> str | None:
+    # SQLite's lower() folds ASCII only; names are Unicode.
+    return value.lower() if isinstance(value, str) else None
+
+
+def _fts_match(terms: Sequence[str]) -> str:
+    """An FTS5 query that ANDs the terms, each an FTS5 string (a phrase of its words):
+    quoting every term, with ``"`` doubled, means no user text is read as FTS5 syntax."""
+    return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def _sqlite_plan(
+    project: str,
+    flt: EventFilter,
+    log_ids: Sequence[str] | None,
+    after: int | None,
+    descending: bool,
+) -> _QueryPlan:
+    where = ["e.project = ?"]
+    params: list[Any] = [project]
+    single_log = log_ids is not None and len(log_ids) == 1
+    if flt.text:
+        # The FTS table drives: it yields matching rowids in rowid order, either way.
+        source = "entries_fts f JOIN entries e ON e.rowid = f.rowid"
+        position = "f.rowid"
+        where.insert(0, "entries_fts MATCH ?")
+        params.insert(0, _fts_match(flt.text))
+    else:
+        source, position = "entries e", "e.rowid"
+    order = "e.seq" if single_log and not flt.text else position
+    if log_ids is not None:
+        where.append(f"e.log_id IN ({','.join('?' * len(log_ids))})")
+        params.extend(log_ids)
+    if after is not None:
+        where.append(f"{position} {'<' if descending else '>'} ?")
+        params.append(after)
+        if order == "e.seq":
+            # Within one log seq follows commit order; bounding seq too lets the
+            # (project, log_id, seq) index start at the cursor instead of skipping to it.
+            where.append(
+                f"e.seq {'<' if descending else '>'} coalesce((SELECT c.seq FROM entries c"
+                " WHERE c.rowid = ? AND c.project = ? AND c.log_id = ?), ?)"
+            )
+            params.extend(
+                [after, project, log_ids[0] if log_ids else "", 2**63 - 1 if descending else -1]
+            )
+    _common_conditions(flt, where, params)
+    return _QueryPlan(source, " AND ".join(where), tuple(params), position, order)
+
+
+def _common_conditions(flt: EventFilter, where: list[str], params: list[Any]) -> None:
+    def add(sql: str, *values: Any) -> None:
+        where.append(sql)
+        params.extend(values)
+
+    if flt.actor_id is not None:
+        add("e.actor_id = ?", flt.actor_id)
+    if flt.actor_type is not None:
+        add("coalesce(e.actor_type, 'user') = ?", flt.actor_type)  # read default
+    if flt.actor_name is not None:
+        add("instr(trailseal_lower(e.actor_name), ?) > 0", flt.actor_name.lower())
+    if flt.action is not None:
+        add("e.action = ?", flt.action)
+    if flt.action_prefix is not None:
+        # A range (not LIKE, which folds ASCII case here) keeps the prefix exact; the
+        # prefix is ASCII, so bumping its last character bounds it.
+        prefix = flt.action_prefix
+        add("e.action >= ? AND e.action < ?", prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+    if flt.action_contains is not None:
+        add("instr(lower(e.action), ?) > 0", flt.action_contains.lower())
+    if flt.resource_type is not None:
+        add("e.resource_type = ?", flt.resource_type)
+    if flt.resource_id is not None:
+        add("e.resource_id = ?", flt.resource_id)
+    if flt.target_id is not None:
+        add("instr(' ' || e.target_ids || ' ', ?) > 0", f" {flt.target_id} ")
+    if flt.outcome is not None:
+        add("coalesce(e.outcome, 'success') = ?", flt.outcome)  # read default
+    if flt.since is not None:
+        add("e.occurred_at >= ?", flt.since)
+    if flt.until is not None:
+        add("e.occurred_at <= ?", flt.until)
+    for tag in flt.tags:
+        add("instr(' ' || e.tags || ' ', ?) > 0", f" {tag} ")

@@ -136,3 +136,11 @@ CREATE TABLE idempotency (
     created_at   text NOT NULL,
     PRIMARY KEY (project, key)
 );
+
+-- Events appended per project and calendar month (UTC), kept in the append transaction.
+CREATE TABLE usage_counters (
+    project TEXT NOT NULL,
+    month   TEXT NOT NULL,
+    events  bigint NOT NULL,
+    PRIMARY KEY (project, month)
+);

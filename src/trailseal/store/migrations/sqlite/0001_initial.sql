@@ -139,3 +139,11 @@ CREATE TABLE idempotency (
     created_at   TEXT NOT NULL,
     PRIMARY KEY (project, key)
 ) WITHOUT ROWID;
+
+-- Events appended per project and calendar month (UTC), kept in the append transaction.
+CREATE TABLE usage_counters (
+    project TEXT NOT NULL,
+    month   TEXT NOT NULL,
+    events  INTEGER NOT NULL,
+    PRIMARY KEY (project, month)
+);
