@@ -1,0 +1,391 @@
+"""Core benchmarks, each figure beside its baseline from the same run (ARCHITECTURE §11).
+
+1. JCS: ``trailseal.core.canonical.canonicalize`` vs ``rfc8785.dumps`` on the same events.
+2. Entry -> leaf -> chain hashing vs one raw ``hashlib.sha256`` call per entry.
+3. Whole-log offline verification (leaves, chain, root, seq/origin checks) of 1,000,000
+   entries as a fraction of the raw limit (one SHA-256 call per entry's bytes, same
+   entries, single-threaded). Budget: >= 0.5; both cores may be used. Measured single-
+   threaded (``verify_log_run``) and with worker processes (the core's pieces: workers
+   check, leaf-hash and tree-hash aligned chunks, the parent chains and merges).
+4. Integrating 1,000,000 leaves with ``CompactRange.append`` in batches of 1000.
+
+Data is seeded: realistic 300-600 byte events (nested actor/context/metadata, non-ASCII),
+built up front and never timed. Each figure is the best of ``--repeat`` runs, baseline and
+candidate interleaved so a noisy neighbour hits both alike.
+
+    .venv/bin/python benchmarks/bench_core.py            # full run
+    .venv/bin/python benchmarks/bench_core.py --quick    # small sizes, a few seconds
+    .venv/bin/python benchmarks/bench_core.py --json     # machine-readable figures
+    .venv/bin/python benchmarks/bench_core.py --profile  # + cProfile of the verifier
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import platform
+import pstats
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import rfc8785
+
+from trailseal.core.canonical import canonicalize
+from trailseal.core.checkpoint import Checkpoint, LogKeys, SignedCheckpoint
+from trailseal.core.entry import entry_bytes_from_canonical, hash_entries
+from trailseal.core.hashing import HASH_SIZE, ZERO_HASH
+from trailseal.core.merkle import CompactRange, root_from_leaf_hashes
+from trailseal.core.verify import (
+    CHUNK,
+    chain_head,
+    chain_heads,
+    check_entries,
+    extend_tree,
+    leaf_hashes_of,
+    merge_trees,
+    open_log_checkpoint,
+    verify_log_run,
+)
+from trailseal.errors import VerificationError
+
+ORIGIN = "trailseal.local/log/abcdefghijklmnopqrstuvwxy4"
+SEED = 20240501
+_digest = type(hashlib.sha256()).digest
+
+
+# --- data ----------------------------------------------------------------------------------
+
+_NAMES = ["Zoë Ångström", "José Núñez", "Łukasz Żółć", "山田 太郎", "Søren Kierkegård", "Ana Lima"]
+_ACTIONS = ["invoice.deleted", "user.login", "document.shared", "api_key.created", "role.granted"]
+_AGENTS = ["Firefox/126.0 (Linux)", "curl/8.5.0", "okhttp/4.12.0"]
+
+
+def make_event(rnd: random.Random, i: int) -> dict[str, Any]:
+    """One realistic stored event (§4): nested actor/resource/context/metadata, non-ASCII;
+    300-600 bytes canonical, the optional members present at random."""
+    event: dict[str, Any] = {
+        "action": rnd.choice(_ACTIONS),
+        "actor": {"id": f"user_{rnd.randrange(10**6):06d}", "name": rnd.choice(_NAMES)},
+        "occurred_at": f"2024-05-01T12:{i // 60 % 60:02d}:{i % 60:02d}.{rnd.randrange(10**6):06d}Z",
+        "id": f"01HX{rnd.randrange(16**20):020X}",
+        "source": "billing-api-v2",
+        "metadata": {
+            "plan": rnd.choice(["free", "pro", "enterprise"]),
+            "amount": {"value": rnd.randrange(10**6) / 100, "currency": "EUR"},
+            "flags": [rnd.random() < 0.5, None, rnd.randrange(100)],
+            "comment": "".join(
+                rnd.choice("abcdéfghïjklmnöp qrstüvwxyz") for _ in range(rnd.randrange(16, 32))
+            ),
+        },
+    }
+    if rnd.random() < 0.5:
+        event["actor"].update(type="user", email=f"u{rnd.randrange(10**4)}@example.com")
+    if rnd.random() < 0.7:
+        event["resource"] = {
+            "type": "invoice",
+            "id": f"inv_{rnd.randrange(10**8)}",
+            "name": "Q2 réglement",
+        }
+    if rnd.random() < 0.5:
+        event["outcome"] = rnd.choice(["success", "failure"])
+        event["organization_id"] = f"org_{rnd.randrange(500)}"
+    if rnd.random() < 0.5:
+        event["context"] = {
+            "ip": f"10.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}",
+            "user_agent": rnd.choice(_AGENTS),
+            "request_id": f"req_{rnd.randrange(16**12):012x}",
+        }
+    if rnd.random() < 0.3:
+        event["tags"] = rnd.sample(["billing", "security", "export", "gdpr", "admin"], 2)
+    return event
+
+
+def _stamp(seq: int) -> str:
+    """received_at of entry ``seq``: 7 ms apart from midnight, stored form."""
+    ms = seq * 7
+    hours, minutes, seconds = ms // 3_600_000 % 24, ms // 60_000 % 60, ms // 1000 % 60
+    return f"2024-05-01T{hours:02d}:{minutes:02d}:{seconds:02d}.{ms % 1000:03d}{seq % 1000:03d}Z"
+
+
+def make_entries(events: Sequence[bytes], count: int) -> list[bytes]:
+    """``count`` entry bytes of one log, cycling through the canonical ``events``."""
+    return [
+        entry_bytes_from_canonical(
+            origin=ORIGIN, seq=seq, received_at=_stamp(seq), event=events[seq % len(events)]
+        )
+        for seq in range(count)
+    ]
+
+
+# --- timing --------------------------------------------------------------------------------
+
+
+def best_of(repeat: int, *functions: Callable[[], object]) -> list[float]:
+    """Best wall time of each function over ``repeat`` rounds, run interleaved."""
+    best = [float("inf")] * len(functions)
+    for _ in range(repeat):
+        for k, function in enumerate(functions):
+            gc.collect()
+            start = time.perf_counter()
+            function()
+            best[k] = min(best[k], time.perf_counter() - start)
+    return best
+
+
+def raw_limit(entries: Sequence[bytes]) -> list[bytes]:
+    """The baseline: one SHA-256 call per entry's bytes, the loop in C."""
+    return list(map(_digest, map(hashlib.sha256, entries)))
+
+
+# --- the multi-process verifier ------------------------------------------------------------
+
+_SHARED: list[bytes] = []  # the log, inherited by forked workers (never pickled)
+_TASK = 4 * CHUNK  # entries per task: a power of two, so tasks are perfect subtrees
+
+
+def _worker(task: tuple[int, int, str]) -> tuple[bytes, tuple[bytes, ...], tuple[str, str] | None]:
+    """Check, leaf-hash and tree-hash entries ``[begin, end)``: the parallel part."""
+    begin, end, origin = task
+    part = _SHARED[begin:end]
+    try:
+        check_entries(part, start=begin, origin=origin)
+    except VerificationError as exc:  # its ``item`` would not survive pickling
+        return b"", (), (exc.item, exc.message)
+    leaves = leaf_hashes_of(part)
+    return b"".join(leaves), extend_tree(CompactRange.empty(), leaves).peaks, None
+
+
+_CUTS = [slice(i, i + HASH_SIZE) for i in range(0, _TASK * HASH_SIZE, HASH_SIZE)]
+
+
+def verify_parallel(entries: list[bytes], checkpoint: SignedCheckpoint, processes: int) -> bytes:
+    """verify_log_run(entries, checkpoint) from 0 with ``processes`` forked workers; the
+    parent chains each chunk's leaves in order and merges the chunk trees. Returns the
+    last chain hash."""
+    global _SHARED
+    _SHARED = entries
+    body = checkpoint.checkpoint
+    tasks = [(b, min(b + _TASK, len(entries)), body.origin) for b in range(0, len(entries), _TASK)]
+    tree = CompactRange.empty()
+    head = ZERO_HASH
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes) as pool:
+        for (begin, end, _), (joined, peaks, error) in zip(
+            tasks, pool.imap(_worker, tasks), strict=True
+        ):
+            if error is not None:
+                raise VerificationError(error[1], item=error[0])
+            leaves = list(map(joined.__getitem__, _CUTS[: end - begin]))
+            head = chain_head(leaves, head)
+            tree = merge_trees(tree, CompactRange(end - begin, peaks))
+    _SHARED = []
+    if tree.size != body.size or tree.root() != body.root_hash:
+        raise VerificationError("root or size differs", item="checkpoint")
+    return head
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+def bench_jcs(events: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
+    ours = [canonicalize(e) for e in events]
+    reference = [rfc8785.dumps(e) for e in events]
+    assert ours == reference, "canonicalize and rfc8785 disagree"
+    t_ours, t_ref = best_of(
+        repeat,
+        lambda: [canonicalize(e) for e in events],
+        lambda: [rfc8785.dumps(e) for e in events],
+    )
+    sizes = [len(b) for b in ours]
+    return {
+        "events": len(events),
+        "bytes_min": min(sizes),
+        "bytes_mean": round(sum(sizes) / len(sizes)),
+        "bytes_max": max(sizes),
+        "trailseal_events_per_s": len(events) / t_ours,
+        "rfc8785_events_per_s": len(events) / t_ref,
+        "ratio": t_ref / t_ours,
+    }
+
+
+def bench_hashing(entries: list[bytes], repeat: int) -> dict[str, Any]:
+    expected = hash_entries(entries, ZERO_HASH)
+    leaves = leaf_hashes_of(entries)
+    assert [p[0] for p in expected] == leaves and [p[1] for p in expected] == chain_heads(leaves)
+    t_raw, t_entry, t_verify = best_of(
+        repeat,
+        lambda: raw_limit(entries),
+        lambda: hash_entries(entries, ZERO_HASH),
+        lambda: chain_heads(leaf_hashes_of(entries)),
+    )
+    n = len(entries)
+    return {
+        "entries": n,
+        "raw_sha256_per_s": n / t_raw,
+        "hash_entries_per_s": n / t_entry,
+        "hash_entries_ratio": t_raw / t_entry,
+        "verify_pieces_per_s": n / t_verify,
+        "verify_pieces_ratio": t_raw / t_verify,
+    }
+
+
+def bench_verify(
+    entries: list[bytes], checkpoint: SignedCheckpoint, repeat: int, processes: int
+) -> dict[str, Any]:
+    single = verify_log_run(entries, checkpoint)
+    assert verify_parallel(entries, checkpoint, processes) == single.chain_head
+    t_raw, t_single, t_parallel = best_of(
+        repeat,
+        lambda: raw_limit(entries),
+        lambda: verify_log_run(entries, checkpoint),
+        lambda: verify_parallel(entries, checkpoint, processes),
+    )
+    variants = {
+        "single_thread": t_raw / t_single,
+        f"{processes}_processes": t_raw / t_parallel,
+    }
+    best = max(variants, key=variants.__getitem__)
+    return {
+        "entries": len(entries),
+        "bytes_mean": round(sum(map(len, entries)) / len(entries)),
+        "raw_seconds": t_raw,
+        "single_thread_seconds": t_single,
+        "single_thread_fraction": t_raw / t_single,
+        "parallel_processes": processes,
+        "parallel_seconds": t_parallel,
+        "parallel_fraction": t_raw / t_parallel,
+        "best_variant": best,
+        "best_fraction": variants[best],
+        "both_cores_used": best != "single_thread" and processes >= 2,
+        "budget": 0.5,
+        "budget_met": variants[best] >= 0.5,
+    }
+
+
+def bench_integrate(leaves: list[bytes], repeat: int, batch: int = 1000) -> dict[str, Any]:
+    batches = [leaves[i : i + batch] for i in range(0, len(leaves), batch)]
+
+    def append() -> CompactRange:
+        tree = CompactRange.empty()
+        for part in batches:
+            tree, _ = tree.append(part)
+        return tree
+
+    def extend() -> CompactRange:
+        tree = CompactRange.empty()
+        for part in batches:
+            tree = extend_tree(tree, part)
+        return tree
+
+    assert append() == extend()
+    t_append, t_extend = best_of(repeat, append, extend)
+    return {
+        "leaves": len(leaves),
+        "batch": batch,
+        "compact_range_append_seconds": t_append,
+        "extend_tree_seconds": t_extend,
+    }
+
+
+def profile_verify(entries: list[bytes], checkpoint: SignedCheckpoint) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    verify_log_run(entries, checkpoint)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+    return out.getvalue()
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--profile", action="store_true", help="cProfile the verifier")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+
+    log_size = 20_000 if args.quick else 1_000_000
+    jcs_events = 2_000 if args.quick else 20_000
+    hash_entries_count = 20_000 if args.quick else 200_000
+    say: Callable[[str], None] = (lambda _: None) if args.json else print
+
+    rnd = random.Random(SEED)
+    say(f"building {jcs_events} events and a log of {log_size} entries (not timed) ...")
+    events = [make_event(rnd, i) for i in range(jcs_events)]
+    canonical = [canonicalize(e) for e in events]
+    entries = make_entries(canonical, log_size)
+    leaves = [leaf for leaf, _ in hash_entries(entries, ZERO_HASH)]
+    keys = LogKeys.from_seed(ORIGIN, bytes(32))
+    note = keys.sign(Checkpoint(ORIGIN, log_size, root_from_leaf_hashes(leaves)), 1_714_564_800)
+    checkpoint = open_log_checkpoint(note, keys.verifier_key())
+
+    results: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "quick": args.quick,
+            "repeat": args.repeat,
+        }
+    }
+    results["jcs"] = jcs = bench_jcs(events, args.repeat)
+    say(
+        f"\n1. JCS, {jcs['events']} events of {jcs['bytes_min']}-{jcs['bytes_max']} bytes "
+        f"(mean {jcs['bytes_mean']}), identical output\n"
+        f"   trailseal canonicalize {jcs['trailseal_events_per_s']:>12,.0f} events/s\n"
+        f"   rfc8785.dumps          {jcs['rfc8785_events_per_s']:>12,.0f} events/s\n"
+        f"   ratio                  {jcs['ratio']:>12.1f} x faster"
+    )
+    results["hashing"] = hashing = bench_hashing(entries[:hash_entries_count], args.repeat)
+    say(
+        f"\n2. entry -> leaf -> chain hashing, {hashing['entries']} entries\n"
+        f"   raw hashlib.sha256 per entry   {hashing['raw_sha256_per_s']:>12,.0f} entries/s\n"
+        f"   entry.hash_entries             {hashing['hash_entries_per_s']:>12,.0f} entries/s"
+        f"   {hashing['hash_entries_ratio']:.2f} x raw\n"
+        f"   verify leaf_hashes_of+chain    {hashing['verify_pieces_per_s']:>12,.0f} entries/s"
+        f"   {hashing['verify_pieces_ratio']:.2f} x raw"
+    )
+    results["verify"] = ver = bench_verify(entries, checkpoint, args.repeat, args.processes)
+    say(
+        f"\n3. whole-log offline verification, {ver['entries']:,} entries "
+        f"(mean {ver['bytes_mean']} bytes): leaves, chain, root, seq/origin\n"
+        f"   raw limit (1 sha256/entry, 1 thread) {ver['raw_seconds']:7.3f} s\n"
+        f"   verify_log_run, single thread        {ver['single_thread_seconds']:7.3f} s"
+        f"   {ver['single_thread_fraction']:.2f} x raw\n"
+        f"   {ver['parallel_processes']} worker processes + parent chain   "
+        f"{ver['parallel_seconds']:7.3f} s   {ver['parallel_fraction']:.2f} x raw\n"
+        f"   best: {ver['best_variant']} at {ver['best_fraction']:.2f} x raw; budget 0.5 "
+        f"{'MET' if ver['budget_met'] else 'MISSED'}; both cores used: "
+        f"{'yes' if ver['both_cores_used'] else 'no'} ({os.cpu_count()} CPUs)"
+    )
+    results["integrate"] = integ = bench_integrate(leaves, args.repeat)
+    say(
+        f"\n4. integrating {integ['leaves']:,} leaves in batches of {integ['batch']}\n"
+        f"   CompactRange.append   {integ['compact_range_append_seconds']:7.3f} s\n"
+        f"   verify.extend_tree    {integ['extend_tree_seconds']:7.3f} s (no completed nodes)"
+    )
+    if args.profile:
+        results["profile"] = profile = profile_verify(entries, checkpoint)
+        say("\nprofile of verify_log_run (single thread, top 12 by own time):\n" + profile)
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
