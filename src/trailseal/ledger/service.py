@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import orjson
 
 from trailseal.core.checkpoint import LogKeys
-from trailseal.core.ids import new_log_id, origin_for, uuid7
+from trailseal.core.ids import IdGenerator, new_log_id, origin_for
 from trailseal.core.merkle import consistency_nodes, inclusion_nodes
 from trailseal.core.schema import format_timestamp
 from trailseal.errors import ValidationError
@@ -85,6 +85,8 @@ class Ledger:
         )
         self._drain_lock = threading.Lock()
         self.tiles = TileReader(store)
+        self._ids = IdGenerator(lambda: int(self._now().timestamp() * 1000), random)
+        self._ids_lock = threading.Lock()
 
     def close(self) -> None:
         self.sequencer.close()
@@ -113,7 +115,10 @@ class Ledger:
         return self.log_keys(project, log.origin).verifier_key()
 
     def new_event_id(self) -> str:
-        return uuid7(int(self._now().timestamp() * 1000), self._random(10))
+        """A time-ordered id, strictly increasing within this process (in-order inserts
+        into the id index, §9)."""
+        with self._ids_lock:
+            return self._ids.next()
 
     # -- logs ----------------------------------------------------------------------------
     def log_for(self, project: str, organization: str | None) -> LogHead:

@@ -1,0 +1,1 @@
+"""trailseal.cli: the ``trailseal`` command (click)."""
