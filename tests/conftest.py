@@ -31,4 +31,3 @@ def load_vector_json(relative: str) -> Any:
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     return vectors_dir()
-

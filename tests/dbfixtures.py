@@ -70,8 +70,11 @@ def store_factory(driver: str, database_url: str) -> Iterator[StoreFactory]:
     opened: list[Store] = []
 
     def open_store() -> Store:
-        store: Store = (SQLiteStore(database_url) if driver == "sqlite"
-                        else PostgresStore(database_url, max_size=8))
+        store: Store = (
+            SQLiteStore(database_url)
+            if driver == "sqlite"
+            else PostgresStore(database_url, max_size=8)
+        )
         opened.append(store)
         return store
 

@@ -51,16 +51,31 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         self._run(
-            [str(_pg_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", "postgres", name]
+            [
+                str(_pg_bin() / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                name,
+            ]
         )
         return self.dsn(name)
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run(
-                [str(_pg_bin() / "pg_ctl"), "-D", str(self.directory / "data"),
-                 "-m", "immediate", "-w", "stop"]
+                [
+                    str(_pg_bin() / "pg_ctl"),
+                    "-D",
+                    str(self.directory / "data"),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ]
             )
         shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -81,17 +96,54 @@ def start_postgres(*, durable: bool = False) -> PostgresServer:
         shutil.chown(directory, user="postgres")
     bin_dir = _pg_bin()
     settings = [
-        "-p", str(server.port), "-k", str(directory), "-c", "listen_addresses=127.0.0.1",
-        "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+        "-p",
+        str(server.port),
+        "-k",
+        str(directory),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "max_connections=200",
+        "-c",
+        "shared_buffers=256MB",
     ]
     if not durable:
-        settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c",
-                     "full_page_writes=off"]
+        settings += [
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
     try:
-        server._run([str(bin_dir / "initdb"), "-D", str(directory / "data"), "-A", "trust",
-                     "-U", "postgres", "-E", "UTF8", "--no-sync"])
-        server._run([str(bin_dir / "pg_ctl"), "-D", str(directory / "data"), "-o",
-                     " ".join(settings), "-l", str(directory / "server.log"), "-w", "start"])
+        server._run(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(directory / "data"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        )
+        server._run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(directory / "data"),
+                "-o",
+                " ".join(settings),
+                "-l",
+                str(directory / "server.log"),
+                "-w",
+                "start",
+            ]
+        )
     except subprocess.CalledProcessError as exc:
         log = directory / "server.log"
         detail = log.read_text() if log.exists() else ""

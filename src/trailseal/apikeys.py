@@ -63,15 +63,19 @@ def same_hash(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def parse_scopes(text: str | list[str] | tuple[str, ...], *, field: str = "/scopes") -> tuple[str, ...]:
+def parse_scopes(
+    text: str | list[str] | tuple[str, ...], *, field: str = "/scopes"
+) -> tuple[str, ...]:
     items = text.split(",") if isinstance(text, str) else list(text)
     scopes = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
     unknown = [s for s in scopes if s not in ALL_SCOPES]
     if unknown or not scopes:
         raise ValidationError(
             f"unknown scope(s) {', '.join(unknown)}; choose from {', '.join(ALL_SCOPES)}"
-            if unknown else f"at least one scope is needed; choose from {', '.join(ALL_SCOPES)}",
-            field=field, code="invalid_scope",
+            if unknown
+            else f"at least one scope is needed; choose from {', '.join(ALL_SCOPES)}",
+            field=field,
+            code="invalid_scope",
         )
     return scopes
 
