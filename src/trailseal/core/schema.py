@@ -89,7 +89,7 @@ from typing import Any, Final
 
 import orjson
 
-from trailseal.core.canonical import canonicalize
+from trailseal.core.canonical import MAX_SAFE_INTEGER, canonicalize
 from trailseal.core.encoding import b64decode_canonical
 from trailseal.core.ids import ID_PATTERN
 from trailseal.errors import ValidationError
@@ -116,8 +116,6 @@ __all__ = [
     "with_read_defaults",
 ]
 
-#: Largest integer magnitude an event may hold (I-JSON, RFC 7493 §2.2).
-MAX_SAFE_INTEGER: Final = 2**53 - 1
 
 #: Ceiling of :attr:`Limits.max_event_bytes`: 65,535 (the tlog-tiles entry-bundle limit on
 #: entry bytes) minus 4,095 bytes of envelope headroom. The envelope (origin ≤ 290
