@@ -146,6 +146,7 @@ def test_append_commits_entries_tiles_checkpoint_and_head(store: Store) -> None:
 
 def test_failed_append_writes_nothing(store: Store) -> None:
     head = _log(store)
+
     def failing_append() -> None:
         with store.append("p1", head.log_id) as txn:
             txn.insert_entries([_entry(0, "e0")])
@@ -187,6 +188,7 @@ def test_facade_state_lives_in_the_transaction(store: Store) -> None:
     with store.append("p1", head.log_id) as txn:
         assert txn.read_state("pangea") == b"state-1"
         txn.write_state("pangea", b"state-2")
+
     def failing_append() -> None:
         with store.append("p1", head.log_id) as txn:
             txn.write_state("pangea", b"lost")
