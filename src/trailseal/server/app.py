@@ -20,7 +20,7 @@ from trailseal.runtime import DEFAULT_PROJECT, now_text, open_ledger, open_store
 from trailseal.server.context import AppContext
 from trailseal.server.errors import install_error_handlers
 from trailseal.server.metrics import BATCH_SIZE, COMMIT_SECONDS, EVENTS_INGESTED
-from trailseal.server.routes import events, keys, logs, system, verify
+from trailseal.server.routes import events, keys, listing, logs, system, verify
 from trailseal.settings import Settings
 from trailseal.store.base import ProjectRow
 
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(system.router)
+    app.include_router(listing.router)
     app.include_router(events.router)
     app.include_router(logs.router)
     app.include_router(keys.router)

@@ -56,7 +56,11 @@ def append_view(
 
 
 def entry_view(
-    entry: StoredEntry, organization: str, prev_hash: bytes, *, position: int | None = None
+    entry: StoredEntry,
+    organization: str,
+    prev_hash: bytes | None,
+    *,
+    position: int | None = None,
 ) -> dict[str, Any]:
     """An event as read back: with read defaults applied, its place in the log and the
     hashes a reader needs to check the chain."""
@@ -66,7 +70,7 @@ def entry_view(
         "log_id": entry.log_id,
         "seq": entry.seq,
         "leaf_hash": entry.leaf_hash.hex(),
-        "prev_hash": prev_hash.hex(),
+        "prev_hash": prev_hash.hex() if prev_hash is not None else None,
         "hash": entry.chain_hash.hex(),
         "redacted": entry.redacted,
     }
