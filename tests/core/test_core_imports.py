@@ -86,3 +86,16 @@ def test_core_never_reads_the_clock() -> None:
             ):
                 bad.append(f"{path.name}:{node.lineno}: .{node.func.attr}()")
     assert bad == []
+
+
+def test_core_reexports_every_public_name() -> None:
+    import importlib
+
+    for path in _core_files():
+        if path.stem.startswith("_"):
+            continue
+        module = importlib.import_module(f"trailseal.core.{path.stem}")
+        missing = [n for n in getattr(module, "__all__", []) if n not in trailseal.core.__all__]
+        assert missing == [], f"{path.stem}: {missing}"
+        for name in module.__all__:
+            assert getattr(trailseal.core, name) is getattr(module, name)

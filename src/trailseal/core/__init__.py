@@ -412,10 +412,62 @@ from trailseal.core.tiles import (
 from trailseal.core.tiles import (
     tiles_for_size as tiles_for_size,
 )
+from trailseal.core.verify import (
+    CHUNK as CHUNK,
+)
+from trailseal.core.verify import (
+    RedactedLeaf as RedactedLeaf,
+)
+from trailseal.core.verify import (
+    VerifiedEntry as VerifiedEntry,
+)
+from trailseal.core.verify import (
+    VerifiedRun as VerifiedRun,
+)
+from trailseal.core.verify import (
+    chain_head as chain_head,
+)
+from trailseal.core.verify import (
+    chain_heads as chain_heads,
+)
+from trailseal.core.verify import (
+    check_checkpoint_update as check_checkpoint_update,
+)
+from trailseal.core.verify import (
+    check_entries as check_entries,
+)
+from trailseal.core.verify import (
+    extend_tree as extend_tree,
+)
+from trailseal.core.verify import (
+    leaf_hashes_of as leaf_hashes_of,
+)
+from trailseal.core.verify import (
+    make_proof_bundle as make_proof_bundle,
+)
+from trailseal.core.verify import (
+    merge_trees as merge_trees,
+)
+from trailseal.core.verify import (
+    open_log_checkpoint as open_log_checkpoint,
+)
+from trailseal.core.verify import (
+    verify_chain as verify_chain,
+)
+from trailseal.core.verify import (
+    verify_log_range as verify_log_range,
+)
+from trailseal.core.verify import (
+    verify_log_run as verify_log_run,
+)
+from trailseal.core.verify import (
+    verify_proof_bundle as verify_proof_bundle,
+)
 
 __all__ = [
     "ACTION_PATTERN",
     "ACTOR_TYPES",
+    "CHUNK",
     "CODES",
     "COSIGNATURE_SIZE",
     "DEFAULT_LIMITS",
@@ -471,11 +523,14 @@ __all__ = [
     "PrefixedSHA256",
     "ProofBundle",
     "ProofPlan",
+    "RedactedLeaf",
     "SignedCheckpoint",
     "Signer",
     "TileId",
     "TileUpdates",
     "UnprefixedSHA256",
+    "VerifiedEntry",
+    "VerifiedRun",
     "Verifier",
     "VerifierKey",
     "b64decode_canonical",
@@ -483,6 +538,10 @@ __all__ = [
     "canonicalize",
     "canonicalize_reference",
     "chain_hash",
+    "chain_head",
+    "chain_heads",
+    "check_checkpoint_update",
+    "check_entries",
     "check_note_text",
     "consistency_nodes",
     "consistency_proof",
@@ -499,6 +558,7 @@ __all__ = [
     "entry_bytes",
     "entry_bytes_from_canonical",
     "event_problems",
+    "extend_tree",
     "format_timestamp",
     "hash_entries",
     "hex_to_bytes",
@@ -507,13 +567,17 @@ __all__ = [
     "is_valid_key_name",
     "key_id",
     "leaf_hash",
+    "leaf_hashes_of",
     "log_verifiers",
+    "make_proof_bundle",
+    "merge_trees",
     "new_log_id",
     "node_hash",
     "node_hash_in_tile",
     "node_reader_from_tiles",
     "normalize_event",
     "open_checkpoint",
+    "open_log_checkpoint",
     "open_note",
     "origin_for",
     "parse_checkpoint_body",
@@ -546,7 +610,11 @@ __all__ = [
     "validate_event",
     "validate_host_name",
     "validate_log_id",
+    "verify_chain",
     "verify_consistency",
     "verify_inclusion",
+    "verify_log_range",
+    "verify_log_run",
+    "verify_proof_bundle",
     "with_read_defaults",
 ]
