@@ -249,7 +249,16 @@ def _check_origin(checkpoint: Checkpoint, origin: str | None) -> None:
 def leaf_hashes_of(entries: Sequence[bytes | RedactedLeaf]) -> list[bytes]:
     """The leaf hash of each entry (a :class:`RedactedLeaf` gives its own). No checks of the
     entries' content; raises ValidationError for an item that is neither."""
-    if set(map(type, entries)) <= {bytes}:
+    return _leaf_hashes(entries, _all_bytes(entries))
+
+
+def _all_bytes(entries: Sequence[object]) -> bool:
+    """Are all items exactly ``bytes``? (The fast paths' precondition, checked in C.)"""
+    return set(map(type, entries)) <= {bytes}
+
+
+def _leaf_hashes(entries: Sequence[bytes | RedactedLeaf], plain: bool) -> list[bytes]:
+    if plain:
         return _prefixed_hashes(_LEAF_STATE, cast("Sequence[bytes]", entries))
     out: list[bytes] = []
     for position, item in enumerate(entries):
@@ -571,14 +580,14 @@ def _first_bad_entry(
     first: int,
     origin: str,
     tails: tuple[_Tail, ...] | None,
+    plain: bool,
 ) -> tuple[int, str] | None:
     """``(position, why)`` of the first entry whose bytes do not carry ``origin`` and seq
-    ``first + position`` (redacted leaves are skipped: nothing to read); None if all do."""
-    runs: Iterable[tuple[int, Sequence[bytes]]]
-    if set(map(type, entries)) <= {bytes}:
-        runs = [(0, cast("Sequence[bytes]", entries))]
-    else:
-        runs = _bytes_runs(entries)
+    ``first + position`` (redacted leaves are skipped: nothing to read); None if all do.
+    ``plain``: all entries are bytes."""
+    runs: Iterable[tuple[int, Sequence[bytes]]] = (
+        [(0, cast("Sequence[bytes]", entries))] if plain else _bytes_runs(entries)
+    )
     for offset, run in runs:
         seq0 = first + offset
         if tails is None:
@@ -602,7 +611,7 @@ def check_entries(
     Redacted leaves are skipped. Raises VerificationError naming the first bad entry."""
     _require_index("start", start)
     tails = None if strict else _tails(origin)
-    bad = _first_bad_entry(entries, start, origin, tails)
+    bad = _first_bad_entry(entries, start, origin, tails, _all_bytes(entries))
     if bad is not None:
         raise VerificationError(bad[1], item=f"entry {start + bad[0]}")
 
@@ -634,9 +643,10 @@ def _hash_run(
     for offset in range(0, len(entries), CHUNK):
         part = entries[offset : offset + CHUNK]
         first = start + offset
-        bad = _first_bad_entry(part, first, origin, tails)
-        leaves = leaf_hashes_of(part)
-        if not set(map(type, part)) <= {bytes}:
+        plain = _all_bytes(part)
+        bad = _first_bad_entry(part, first, origin, tails, plain)
+        leaves = _leaf_hashes(part, plain)
+        if not plain:
             redacted += sum(isinstance(item, RedactedLeaf) for item in part)
         if expected_chain_heads is None:
             if bad is not None:
