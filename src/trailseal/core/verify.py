@@ -58,8 +58,12 @@ Speed (§11: whole-log verification ≥ 0.5 x one SHA-256 call per entry)
 ----------------------------------------------------------------------
 Per entry the work is a leaf hash, a chain hash, about one node hash and a check of seq and
 origin, against the baseline's one hash. Everything but the chain runs as ``map`` chains
-over built-in functions, so the per-entry loop runs in C, and entries go in chunks of
-:data:`CHUNK` (aligned chunks are perfect subtrees, see :func:`merge_trees`).
+over built-in functions, so the per-entry loop runs in C; hashes with a prefix copy a primed
+hash state instead of concatenating; entries go in chunks of :data:`CHUNK` (cache-sized;
+aligned chunks are perfect subtrees, see :func:`merge_trees`). Single-threaded this reaches
+about 0.35-0.55 x the baseline (benchmarks/bench_core.py): each extra SHA-256 call costs
+about half a baseline call in fixed overhead, so two more calls per entry cannot fit in
+0.5 on one core. Two cores can: see *Pieces*.
 
 The seq/origin check reads no JSON. Entry bytes are RFC 8785 canonical, so they end in::
 
@@ -72,19 +76,26 @@ shape, the seq's digit count); then strided slices compare the digits that must 
 (the origin's, the seq's, ``v``'s) column by column. Why this is exact: the timestamp then
 holds no quote or backslash, so every quote in the tail is a string delimiter and, counting
 from the final ``}``, the tail tokenizes one way only; ``origin`` and ``seq`` are members of
-the top-level object. So for any JSON text the check passes iff its origin and seq are the
-expected ones; for canonical entries (what :func:`parse_entry` accepts) iff the entry is
-right. What it does not check (``strict=True`` does): that the rest is canonical JSON, the
-event an object, the timestamp a real date. Origins whose JSON form needs an escape
-(``"`` or ``\\``) fall back to strict parsing.
+the top-level object (the last of any duplicates, which is what orjson and json read). So
+no JSON text passes with another origin or seq, and canonical
+entries (what :func:`parse_entry` accepts) pass exactly when theirs are the expected ones
+(a failure is then explained by a full parse). What it does not check (``strict=True``
+does): that the rest is canonical JSON, the event an object, the timestamp a real date.
+Origins whose JSON form needs an escape (``"`` or ``\\``) fall back to strict parsing.
 
 Pieces (for a caller that parallelizes, e.g. the CLI across processes)
 ----------------------------------------------------------------------
 :func:`check_entries` (seq/origin), :func:`leaf_hashes_of`, :func:`chain_head` /
 :func:`chain_heads` / :func:`verify_chain`, :func:`extend_tree` and :func:`merge_trees`.
-A worker checks and hashes an aligned chunk and returns its leaves and its
-:class:`~trailseal.core.merkle.CompactRange`; the parent chains the leaves in order, merges
-the ranges and compares the root.
+Two ways to use two cores:
+
+- Pipeline (measured best): the process holding the entries runs :func:`check_entries` and
+  :func:`leaf_hashes_of` chunk by chunk and streams the leaf hashes (32 bytes per entry)
+  to a helper that runs :func:`chain_head` and :func:`extend_tree`; compare the root and
+  size. The two halves cost about the same, and the helper never touches the entries.
+- Chunks: workers that read the entries themselves (e.g. from a file) check and hash
+  aligned chunks and return their leaves and :class:`~trailseal.core.merkle.CompactRange`;
+  the parent chains the leaves in order and joins the ranges with :func:`merge_trees`.
 """
 
 from __future__ import annotations
