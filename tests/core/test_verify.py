@@ -505,6 +505,34 @@ def test_a_changed_entry_in_a_range_fails(size: int, data: st.DataObject) -> Non
         )
 
 
+def test_ranges_with_redacted_entries_and_strict_parsing() -> None:
+    log = log_of(60)
+    entries: list[bytes | v.RedactedLeaf] = list(log.entries[10:41])
+    entries[0] = v.RedactedLeaf(log.leaves[10])
+    entries[7] = v.RedactedLeaf(log.leaves[17])
+    run = v.verify_log_range(
+        entries,
+        log.checkpoint(),
+        start=10,
+        first_proof=log.inclusion(10),
+        last_proof=log.inclusion(40),
+        prev_hash=log.heads[9],
+        expected_chain_heads=log.heads[10:41],
+        strict=True,
+    )
+    assert run.redacted == 2 and run.chain_head == log.heads[40]
+    entries[7] = v.RedactedLeaf(log.leaves[18])
+    with fails("entries 10-40"):
+        v.verify_log_range(
+            entries,
+            log.checkpoint(),
+            start=10,
+            first_proof=log.inclusion(10),
+            last_proof=log.inclusion(40),
+            prev_hash=log.heads[9],
+        )
+
+
 def test_range_misuse_and_bad_proofs() -> None:
     log = log_of(40)
     with fails("entry 10"):  # the proof of another leaf
