@@ -140,7 +140,13 @@ def verify_event(
         raise ClientError("unexpected answer: the proof has no checkpoint")
     note = CheckpointInfo.from_json(checkpoint).note
 
-    signed = open_log_checkpoint(note, key)  # the pinned key, nothing else
+    try:
+        signed = open_log_checkpoint(note, key)  # the pinned key, nothing else
+    except SignatureError as exc:
+        raise SignatureError(
+            f"the signed checkpoint does not verify with the pinned key: {exc}",
+            item="checkpoint",
+        ) from exc
     body = signed.checkpoint
     log_id = body.origin.rpartition("/log/")[2]
     item = f"event {event_id}"
