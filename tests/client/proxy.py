@@ -17,6 +17,7 @@ Counters record what was done to each request.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import threading
@@ -99,10 +100,8 @@ class FlakyProxy:
     def _unlisten(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            try:
+            with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             listener.close()
 
     def set_mode(self, mode: str) -> None:
