@@ -718,19 +718,36 @@ def _sqlite_plan(
     after: int | None,
     descending: bool,
 ) -> _QueryPlan:
-    where = ["e.project = ?"]
-    params: list[Any] = [project]
+    """The access path is chosen here, not left to SQLite's planner: without statistics it
+    would take any (project, …) index for ``project = ?`` and then sort every row of the
+    project by rowid. A unary ``+`` keeps a term from selecting an index.
+
+    - full text: the FTS table drives, yielding matching rowids in rowid order;
+    - one log: ``entries_log_seq`` in seq order, which is commit order within a log;
+    - an actor: ``entries_actor_commit``, in rowid order, with occurred_at and action in
+      the index so a time range or action filter is checked before the row is read;
+    - otherwise: the table itself, newest rowid first, stopping after ``limit`` matches.
+    """
     single_log = log_ids is not None and len(log_ids) == 1
+    params: list[Any] = []
     if flt.text:
-        # The FTS table drives: it yields matching rowids in rowid order, either way.
         source = "entries_fts f JOIN entries e ON e.rowid = f.rowid"
-        position = "f.rowid"
-        where.insert(0, "entries_fts MATCH ?")
-        params.insert(0, _fts_match(flt.text))
-    else:
+        position = order = "f.rowid"
+        where = ["entries_fts MATCH ?", "+e.project = ?"]
+        params += [_fts_match(flt.text), project]
+    elif single_log or flt.actor_id is not None or log_ids is not None:
         source, position = "entries e", "e.rowid"
-    order = "e.seq" if single_log and not flt.text else position
-    if log_ids is not None:
+        order = "e.seq" if single_log else position
+        where = ["e.project = ?"]
+        params.append(project)
+    else:
+        source, position, order = "entries e", "e.rowid", "e.rowid"
+        where = ["+e.project = ?"]
+        params.append(project)
+    if single_log:
+        where.append("e.log_id = ?")
+        params.append(log_ids[0] if log_ids else "")
+    elif log_ids is not None:
         where.append(f"e.log_id IN ({','.join('?' * len(log_ids))})")
         params.extend(log_ids)
     if after is not None:

@@ -70,12 +70,18 @@ CREATE TABLE entries (
     commit_seq    bigint NOT NULL,
     PRIMARY KEY (project, log_id, seq)
 );
--- Project-wide listings, cursors and streams in commit order.
+-- Project-wide listings, cursors and streams in commit order; also how a listing reads
+-- the rows of the page of positions it found. (One organization's listings use the primary
+-- key: seq order is commit order within a log.)
 CREATE UNIQUE INDEX entries_commit ON entries (project, commit_seq);
 -- The (project, id) -> (log, seq) id index; also enforces "unique within a project forever".
 CREATE UNIQUE INDEX entries_event_id ON entries (project, event_id);
--- Actor timelines: actor id [+ action prefix, filtered on the row] + time range.
-CREATE INDEX entries_actor_time ON entries (project, actor_id, occurred_at);
+-- Actor timelines in commit order (actor id [+ action prefix/exact] [+ time range]): read
+-- backwards, one page at a time; occurred_at and action are included so that shape is an
+-- index-only scan (the listing picks positions first, then reads those rows). Replaces an
+-- (actor_id, occurred_at) index, which must sort every row of the range by commit_seq.
+CREATE INDEX entries_actor_commit ON entries (project, actor_id, commit_seq)
+    INCLUDE (occurred_at, action);
 -- Full-text search; fastupdate batches GIN maintenance behind the insert.
 CREATE INDEX entries_search ON entries USING gin (search) WITH (fastupdate = on);
 
