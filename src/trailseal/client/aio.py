@@ -31,7 +31,7 @@ import httpx
 
 from trailseal.client import api
 from trailseal.client._base import ClientBase, ClientStats, OnFull, log
-from trailseal.client.batching import Failure, Item, prepare_all
+from trailseal.client.batching import Failure, Item, prepare_all, unsent
 from trailseal.client.batching import deliver as deliver_op
 from trailseal.client.deadletter import replay
 from trailseal.client.errors import ClientClosedError, QueueFullError
@@ -177,6 +177,7 @@ class AsyncClient(ClientBase):
         self._progress = asyncio.Event()  # flush(): a batch was settled
         self._abandon = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: list[Item] | None = None
         self._http_client: httpx.AsyncClient | None = None
         self._closing = False
         self._flushing = 0
@@ -192,19 +193,19 @@ class AsyncClient(ClientBase):
         self._ids.after_fork()
         self._sink.after_fork()
 
-    def _keep_queued(self) -> None:
-        """At exit, with no loop to send with: queued events go to the dead letter."""
-        items = self._batcher.clear()
-        if not items:
-            return
-        ready, failures = prepare_all(items, self.limits)
-        if ready:
-            failures.append(
-                Failure(
-                    ready, 0, "not_sent", "the process exited before the AsyncClient was closed"
-                )
-            )
-        self._sink.handle(failures)
+    def _keep_queued(
+        self,
+        code: str = "not_sent",
+        message: str = "the process exited before the AsyncClient was closed",
+    ) -> None:
+        """What the worker holds and what is queued go to the dead letter (at exit, with no
+        loop to send with; or when close() gave up on a stuck worker). A batch that was in
+        flight may have arrived; replaying it is harmless (its ids dedupe)."""
+        in_flight, self._in_flight = self._in_flight, None
+        items = (in_flight or []) + self._batcher.clear()
+        if items:
+            self._sink.handle(unsent(items, self.limits, code, message))
+            self._settled += len(items)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -290,11 +291,14 @@ class AsyncClient(ClientBase):
                     await asyncio.wait_for(self._wake.wait(), due)
                 continue
             items = self._batcher.take()
+            self._in_flight = items
             self._space.set()
-            try:
-                await self._send(items)
-            except Exception:  # never die with events unaccounted for
-                log.exception("trailseal worker: unexpected error")
+            failures = await self._attempt(items)
+            if self._in_flight is not items:
+                continue  # close() gave up on this batch and took it
+            self._in_flight = None
+            if failures:
+                await asyncio.to_thread(self._sink.handle, failures)
             self._settled += len(items)
             self._progress.set()
 
@@ -305,27 +309,34 @@ class AsyncClient(ClientBase):
             return
         raise _Abandoned
 
-    async def _send(self, items: list[Item]) -> None:
-        ready, failures = prepare_all(items, self.limits)
-        if ready and self._abandon.is_set():
-            failures.append(
-                Failure(ready, 0, "not_sent", "the client closed before the batch was sent")
-            )
-        elif ready:
-            op = deliver_op(ready, self.retry, self._rng)
-            try:
-                delivery = await run_async(op, self._http(), self._sleep)
-            except _Abandoned:
+    async def _attempt(self, items: list[Item]) -> list[Failure]:
+        """Send one batch; the failures, for the sink. Never raises but CancelledError."""
+        try:
+            ready, failures = prepare_all(items, self.limits)
+            if ready and self._abandon.is_set():
                 failures.append(
-                    Failure(
-                        ready, 0, "abandoned", "the client closed while the batch was being retried"
-                    )
+                    Failure(ready, 0, "not_sent", "the client closed before the batch was sent")
                 )
-            else:
-                self._delivered += len(delivery.delivered)
-                failures.extend(delivery.failures)
-        if failures:
-            await asyncio.to_thread(self._sink.handle, failures)
+            elif ready:
+                op = deliver_op(ready, self.retry, self._rng)
+                try:
+                    delivery = await run_async(op, self._http(), self._sleep)
+                except _Abandoned:
+                    failures.append(
+                        Failure(
+                            ready,
+                            0,
+                            "abandoned",
+                            "the client closed while the batch was being retried",
+                        )
+                    )
+                else:
+                    self._delivered += len(delivery.delivered)
+                    failures.extend(delivery.failures)
+            return failures
+        except Exception as exc:
+            log.exception("trailseal worker: unexpected error")
+            return unsent(items, self.limits, "internal", f"unexpected error: {exc!r}")
 
     # -- flush and close ---------------------------------------------------------------------
 
@@ -379,8 +390,12 @@ class AsyncClient(ClientBase):
                 await asyncio.wait_for(asyncio.shield(task), max(1.0, deadline - time.monotonic()))
             except TimeoutError:
                 task.cancel()
-                log.error("trailseal worker did not stop in time; queued events may be lost")
-        self._keep_queued()
+                log.error("trailseal worker did not stop in time; its events go to the dead letter")
+        self._keep_queued(
+            "not_confirmed",
+            "the client closed before the server confirmed these events (some may have "
+            "arrived; replaying them is harmless)",
+        )
         if self._http_client is not None:
             await self._http_client.aclose()
             self._http_client = None

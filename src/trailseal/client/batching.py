@@ -52,6 +52,7 @@ __all__ = [
     "deliver",
     "encode_batch",
     "prepare_all",
+    "unsent",
 ]
 
 #: The server's bounds for one batch (ARCHITECTURE §4).
@@ -210,6 +211,15 @@ def prepare_all(items: Iterable[Item], limits: Limits) -> tuple[list[Prepared], 
         else:
             failures.append(result)
     return ready, failures
+
+
+def unsent(items: Iterable[Item], limits: Limits, code: str, message: str) -> list[Failure]:
+    """Failures for events that will not be sent (the client is closing, or a bug): in the
+    form the dead letter keeps, so that they can be replayed."""
+    ready, failures = prepare_all(items, limits)
+    if ready:
+        failures.append(Failure(ready, 0, code, message))
+    return failures
 
 
 def encode_batch(events: Iterable[Prepared]) -> bytes:

@@ -39,7 +39,7 @@ import httpx
 
 from trailseal.client import api
 from trailseal.client._base import ClientBase, ClientStats, OnFull, log
-from trailseal.client.batching import Failure, Item, prepare_all
+from trailseal.client.batching import Failure, Item, prepare_all, unsent
 from trailseal.client.batching import deliver as deliver_op
 from trailseal.client.deadletter import replay
 from trailseal.client.errors import ClientClosedError, QueueFullError
@@ -198,6 +198,7 @@ class Client(ClientBase):
         self._settled_cv = threading.Condition(self._lock)  # flush(): progress
         self._abandon = threading.Event()
         self._thread: threading.Thread | None = None
+        self._in_flight: list[Item] | None = None
         self._http_client: httpx.Client | None = None
         self._http_lock = threading.Lock()
         self._closing = False
@@ -315,44 +316,52 @@ class Client(ClientBase):
                         return
                     self._wake.wait(due)
                 items = self._batcher.take()
+                self._in_flight = items
                 self._space.notify_all()
-            try:
-                self._send(items)
-            except BaseException:  # never die with events unaccounted for
-                log.exception("trailseal worker: unexpected error")
+            failures = self._attempt(items)
             with self._lock:
-                self._settled += len(items)
-                self._settled_cv.notify_all()
+                mine = self._in_flight is items  # else close() gave up on us and took them
+                self._in_flight = None
+            if mine:
+                self._sink.handle(failures)
+                with self._lock:
+                    self._settled += len(items)
+                    self._settled_cv.notify_all()
 
     def _sleep(self, seconds: float) -> None:
         if self._abandon.wait(seconds):
             raise _Abandoned
 
-    def _send(self, items: list[Item]) -> None:
-        ready, failures = prepare_all(items, self.limits)
-        if ready and self._abandon.is_set():
-            failures.append(
-                Failure(ready, 0, "not_sent", "the client closed before the batch was sent")
-            )
-        elif ready:
-            try:
-                delivery = run_sync(
-                    deliver_op(ready, self.retry, self._rng), self._http(), self._sleep
-                )
-            except _Abandoned:
+    def _attempt(self, items: list[Item]) -> list[Failure]:
+        """Send one batch; the failures, for the sink. Never raises: the worker must not
+        die with events unaccounted for."""
+        try:
+            ready, failures = prepare_all(items, self.limits)
+            if ready and self._abandon.is_set():
                 failures.append(
-                    Failure(
-                        ready,
-                        0,
-                        "abandoned",
-                        "the client closed while the batch was being retried",
-                    )
+                    Failure(ready, 0, "not_sent", "the client closed before the batch was sent")
                 )
-            else:
-                with self._lock:
-                    self._delivered += len(delivery.delivered)
-                failures.extend(delivery.failures)
-        self._sink.handle(failures)
+            elif ready:
+                op = deliver_op(ready, self.retry, self._rng)
+                try:
+                    delivery = run_sync(op, self._http(), self._sleep)
+                except _Abandoned:
+                    failures.append(
+                        Failure(
+                            ready,
+                            0,
+                            "abandoned",
+                            "the client closed while the batch was being retried",
+                        )
+                    )
+                else:
+                    with self._lock:
+                        self._delivered += len(delivery.delivered)
+                    failures.extend(delivery.failures)
+            return failures
+        except Exception as exc:
+            log.exception("trailseal worker: unexpected error")
+            return unsent(items, self.limits, "internal", f"unexpected error: {exc!r}")
 
     # -- flush and close ---------------------------------------------------------------------
 
@@ -403,13 +412,37 @@ class Client(ClientBase):
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(1.0, deadline - time.monotonic()))
             if thread.is_alive():
-                log.error("trailseal worker did not stop in time; queued events may be lost")
+                self._strand()
         with self._http_lock:
             if self._http_client is not None:
                 self._http_client.close()
                 self._http_client = None
         _live.discard(self)
         self._raise_kept()
+
+    def _strand(self) -> None:
+        """The worker is stuck (a request that does not end): what it holds and what is
+        queued go to the dead letter now. The batch in flight may still arrive; replaying
+        it then is harmless (its ids dedupe)."""
+        with self._lock:
+            in_flight, self._in_flight = self._in_flight, None
+            stranded = (in_flight or []) + self._batcher.clear()
+        log.error(
+            "trailseal worker did not stop in time; %d event(s) handed to the dead letter",
+            len(stranded),
+        )
+        self._sink.handle(
+            unsent(
+                stranded,
+                self.limits,
+                "not_confirmed",
+                "the client closed before the server confirmed these events (some may have "
+                "arrived; replaying them is harmless)",
+            )
+        )
+        with self._lock:
+            self._settled += len(stranded)
+            self._settled_cv.notify_all()
 
     def stats(self) -> ClientStats:
         with self._lock:
