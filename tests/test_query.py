@@ -230,7 +230,7 @@ def filters(draw: st.DrawFn) -> EventFilter:
     )
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(filters())
 def test_format_round_trips(flt: EventFilter) -> None:
     assert parse_query(format_query(flt)) == flt
@@ -255,7 +255,7 @@ _query_alphabet = st.sampled_from(
 )
 
 
-@settings(max_examples=1000)
+@settings(max_examples=600)
 @given(st.text() | st.lists(_query_alphabet, max_size=30).map("".join))
 def test_arbitrary_text_parses_or_raises_validation_error(text: str) -> None:
     try:

@@ -33,12 +33,21 @@ since, until        ``since <= occurred_at <= until`` (both inclusive); RFC 3339
                     microsecond, ``until:2026-01-31`` its last (the whole day is included)
 tags                every listed tag is among ``tags`` (exact, no whitespace)
 text                every term occurs in the searchable text (message, action, source,
-                    status, actor/resource/target ids and names, metadata strings): its
-                    words, in order and adjacent, case-insensitively. A word is a run of
-                    letters and digits; anything else separates words, so ``"foo-bar"``
+                    status, actor id/name/email, resource and target types, ids and
+                    names, metadata strings and numbers): its words, in order and
+                    adjacent, case-insensitively. A word is a run of letters and
+                    digits; anything else separates words, so ``"foo-bar"``
                     matches ``foo bar`` and ``foo.bar``. No operators, no prefixes: user
                     text never reaches a full-text query language unquoted.
 ==================  =========================================================================
+
+Full text rests on each database's own tokenizer (SQLite FTS5 ``unicode61`` with
+diacritics removed; PostgreSQL's ``simple`` parser). They agree on words of letters and
+digits, in any script and case, which the store tests check against one reference. They
+differ at the edges: SQLite also folds accents (``cafe`` finds ``café``; PostgreSQL needs
+the accent), and PostgreSQL indexes host names, e-mail addresses, decimals and versions as
+single tokens (``alice@example.com`` is found by the whole address on both drivers, by
+``example`` alone only on SQLite; a hyphenated compound also shifts phrase positions).
 
 Redacted entries keep ``action``, ``actor.id``/``type``, ``resource``, ``outcome`` and
 ``occurred_at`` as index columns and still match on those; their names, targets, tags and
