@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from trailseal.query import EventFilter
 
@@ -351,6 +351,7 @@ class Store(Protocol):
         limit: int,
         descending: bool = True,
         offset: int = 0,
+        sort: Literal["commit", "occurred"] = "commit",
     ) -> list[tuple[int, StoredEntry]]:
         """Entries matching ``flt`` (rules in :mod:`trailseal.query`), as (commit position,
         entry), newest commit first when ``descending``.
@@ -364,6 +365,12 @@ class Store(Protocol):
         even one that commits while the caller pages. ``offset`` skips rows after that, for
         façades that page by offset. Redacted entries are listed (``entry`` None) when
         their remaining index columns match.
+
+        ``sort="occurred"`` orders by the events' own time (``occurred_at``) instead, ties
+        in commit order, both in the ``descending`` direction: for listings by time (a
+        façade's contract). Positions do not follow that order, so it takes no ``after``
+        (MUST raise ValueError) and pages by ``offset``; the order is deterministic, so an
+        offset walk neither repeats nor skips an entry while nothing commits.
         """
         ...
 

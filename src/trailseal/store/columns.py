@@ -65,8 +65,9 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def search_text(event: Mapping[str, Any]) -> str:
-    """What full-text search matches: message, action (dots as word breaks too), actor,
-    resource and target names and ids, and every string or number in metadata."""
+    """What full-text search matches: message, action (dots as word breaks too), actor
+    ids, names and emails, resource and target types, ids and names, and every string or
+    number in metadata."""
     parts: list[str] = []
     action = event.get("action")
     if isinstance(action, str):
@@ -76,15 +77,16 @@ def search_text(event: Mapping[str, Any]) -> str:
         value = event.get(key)
         if isinstance(value, str):
             parts.append(value)
-    for key in ("actor", "resource"):
-        member = event.get(key)
-        if isinstance(member, dict):
+    actor = event.get("actor")
+    if isinstance(actor, dict):
+        parts.extend(
+            v for k, v in actor.items() if k in ("id", "name", "email") and isinstance(v, str)
+        )
+    for ref in [event.get("resource"), *(event.get("targets") or [])]:
+        if isinstance(ref, dict):
             parts.extend(
-                v for k, v in member.items() if k in ("id", "name", "email") and isinstance(v, str)
+                v for k, v in ref.items() if k in ("type", "id", "name") and isinstance(v, str)
             )
-    for target in event.get("targets") or []:
-        if isinstance(target, dict):
-            parts.extend(v for k, v in target.items() if k in ("id", "name") and isinstance(v, str))
     parts.extend(_strings(event.get("metadata")))
     return "\n".join(parts)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import psycopg
@@ -448,11 +448,21 @@ class PostgresStore:
         limit: int,
         descending: bool = True,
         offset: int = 0,
+        sort: Literal["commit", "occurred"] = "commit",
     ) -> list[tuple[int, StoredEntry]]:
+        if sort == "occurred" and after is not None:
+            raise ValueError("positions do not follow occurred_at order; page by offset")
         if log_ids is not None and not log_ids:
             return []
         where, params, order = _pg_plan(project, flt, log_ids, after, descending)
         direction = "DESC" if descending else "ASC"
+        inner, outer = f"{order} {direction}", f"e.commit_seq {direction}"
+        if sort == "occurred":
+            # Stored timestamps are fixed-width ASCII: "C" byte order is time order.
+            inner, outer = (
+                f'{t}.occurred_at COLLATE "C" {direction}, {t}.commit_seq {direction}'
+                for t in ("k", "e")
+            )
         # Two levels: the inner query finds one page of positions, which an index can
         # often do alone (entries_actor_commit covers actor + time range + action, the
         # budgeted shape); the outer one reads just those rows through entries_commit.
@@ -460,8 +470,8 @@ class PostgresStore:
             "SELECT e.commit_seq, e.project, e.log_id, e.seq, e.event_id, e.entry,"
             " e.leaf_hash, e.chain_hash, e.content_hash FROM entries e"
             " WHERE e.project = %s AND e.commit_seq IN (SELECT k.commit_seq FROM entries k"
-            f" WHERE {where} ORDER BY {order} {direction} LIMIT %s OFFSET %s)"
-            f" ORDER BY e.commit_seq {direction}"
+            f" WHERE {where} ORDER BY {inner} LIMIT %s OFFSET %s)"
+            f" ORDER BY {outer}"
         )
         with self._tx() as conn:
             # Unprepared: a cached generic plan would ignore which actor, term or range

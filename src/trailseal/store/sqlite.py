@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -498,16 +498,22 @@ class SQLiteStore:
         limit: int,
         descending: bool = True,
         offset: int = 0,
+        sort: Literal["commit", "occurred"] = "commit",
     ) -> list[tuple[int, StoredEntry]]:
+        if sort == "occurred" and after is not None:
+            raise ValueError("positions do not follow occurred_at order; page by offset")
         if log_ids is not None and not log_ids:
             return []
         conn = self._query_conn()
         plan = _sqlite_plan(project, flt, log_ids, after, descending)
         direction = "DESC" if descending else "ASC"
+        order = f"{plan.order} {direction}"
+        if sort == "occurred":
+            order = f"e.occurred_at {direction}, {plan.position} {direction}"
         rows = conn.execute(
             f"SELECT {plan.position}, e.project, e.log_id, e.seq, e.event_id, e.entry,"
             f" e.leaf_hash, e.chain_hash, e.content_hash FROM {plan.source}"
-            f" WHERE {plan.where} ORDER BY {plan.order} {direction} LIMIT ? OFFSET ?",
+            f" WHERE {plan.where} ORDER BY {order} LIMIT ? OFFSET ?",
             (*plan.params, max(0, limit), max(0, offset)),
         ).fetchall()
         return [(int(row[0]), stored_entry_from_row(row[1:])) for row in rows]
