@@ -6,8 +6,10 @@ from __future__ import annotations
 import click
 
 from trailseal import __version__
+from trailseal.cli.export import export
 from trailseal.cli.keys import keys
 from trailseal.cli.serve import serve
+from trailseal.cli.verify import verify
 
 __all__ = ["cli", "main"]
 
@@ -26,6 +28,8 @@ def cli() -> None:
 
 cli.add_command(serve)
 cli.add_command(keys)
+cli.add_command(export)
+cli.add_command(verify)
 
 
 def main() -> None:

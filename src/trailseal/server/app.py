@@ -22,6 +22,7 @@ from trailseal.server.context import AppContext
 from trailseal.server.errors import install_error_handlers
 from trailseal.server.metrics import BATCH_SIZE, COMMIT_SECONDS, EVENTS_INGESTED
 from trailseal.server.routes import events, keys, listing, logs, system, verify
+from trailseal.server.routes.exports import router as exports_router
 from trailseal.settings import Settings
 from trailseal.store.base import ProjectRow
 
@@ -87,5 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(logs.router)
     app.include_router(keys.router)
     app.include_router(verify.router)
+    app.include_router(exports_router)
     mount_auditledge(app)
     return app

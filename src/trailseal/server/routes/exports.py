@@ -1,0 +1,295 @@
+"""Exports (scope ``export``): CSV/JSON/NDJSON streams, and jobs for large exports, PDF
+reports and evidence packs, downloaded through an expiring link that needs no auth header.
+
+The filters are those of ``GET /v1/events`` (the same :func:`build_filter` and
+:func:`resolve_logs`), so an export holds exactly what the listing shows; a key bound to an
+organization exports only that organization. Streams read the store a page at a time in a
+worker thread and never hold the selection in memory. Jobs run in the server process that
+accepted them and write under ``<data dir>/exports`` (see :mod:`trailseal.exports.jobs`).
+``TRAILSEAL_EXPORT_TTL`` (seconds, default 86400) is how long a finished job's link works.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from trailseal.core.schema import format_timestamp
+from trailseal.exports.formats import MEDIA_TYPES, StreamFormat, export_chunks
+from trailseal.exports.jobs import ExportJob, ExportJobs, JobProgress, JobWork
+from trailseal.exports.selection import Selection, iter_selection
+from trailseal.runtime import now_text
+from trailseal.server.auth import Principal, not_found
+from trailseal.server.context import AppContext, Exporter, context
+from trailseal.server.errors import ApiError
+from trailseal.server.responses import json_response
+from trailseal.server.routes.listing import build_filter, resolve_logs
+
+router = APIRouter(prefix="/v1/exports", tags=["exports"])
+
+JobFormat = Literal["csv", "json", "ndjson", "pdf", "evidence"]
+_jobs_lock = threading.Lock()
+
+
+class ExportFilters(BaseModel):
+    """The filters of ``GET /v1/events``; ``q`` is the query language."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_id: str | None = Field(None, max_length=256)
+    actor_id: str | None = Field(None, max_length=256)
+    actor_type: str | None = Field(None, max_length=32)
+    actor_name: str | None = Field(None, max_length=256)
+    action: str | None = Field(None, max_length=256, examples=["invoice.*"])
+    action_prefix: str | None = Field(None, max_length=256)
+    action_contains: str | None = Field(None, max_length=256)
+    resource_type: str | None = Field(None, max_length=256)
+    resource_id: str | None = Field(None, max_length=256)
+    target_id: str | None = Field(None, max_length=256)
+    outcome: str | None = Field(None, max_length=16)
+    since: str | None = Field(None, max_length=64, examples=["2026-11-01"])
+    until: str | None = Field(None, max_length=64)
+    tags: list[str] | None = None
+    text: str | None = Field(None, max_length=512, description="full-text terms")
+    q: str | None = Field(None, max_length=2048)
+
+
+class ExportRequest(ExportFilters):
+    format: JobFormat
+    excel: bool = Field(False, description="CSV for spreadsheets: BOM, formulas defused")
+
+
+def filter_params(
+    organization_id: Annotated[str | None, Query(max_length=256)] = None,
+    actor_id: Annotated[str | None, Query(max_length=256)] = None,
+    actor_type: Annotated[str | None, Query(max_length=32)] = None,
+    actor_name: Annotated[str | None, Query(max_length=256)] = None,
+    action: Annotated[str | None, Query(max_length=256, examples=["invoice.*"])] = None,
+    action_prefix: Annotated[str | None, Query(max_length=256)] = None,
+    action_contains: Annotated[str | None, Query(max_length=256)] = None,
+    resource_type: Annotated[str | None, Query(max_length=256)] = None,
+    resource_id: Annotated[str | None, Query(max_length=256)] = None,
+    target_id: Annotated[str | None, Query(max_length=256)] = None,
+    outcome: Annotated[str | None, Query(max_length=16)] = None,
+    since: Annotated[str | None, Query(max_length=64, examples=["2026-11-01"])] = None,
+    until: Annotated[str | None, Query(max_length=64)] = None,
+    tags: Annotated[list[str] | None, Query()] = None,
+    text: Annotated[str | None, Query(max_length=512, description="full-text terms")] = None,
+    q: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ExportFilters:
+    return ExportFilters.model_validate(
+        {k: v for k, v in locals().items() if v is not None}, strict=False
+    )
+
+
+def _selection(ctx: AppContext, principal: Principal, filters: ExportFilters) -> Selection:
+    given = filters.model_dump(exclude_none=True, exclude={"format", "excel"})
+    q = given.pop("q", None)
+    organization_id = given.pop("organization_id", None)
+    params: dict[str, Any] = dict(given)
+    params["tags"] = tuple(params.get("tags") or ())
+    params["text"] = (params["text"],) if params.get("text") else ()
+    flt = build_filter(params, q)
+    organization = organization_id or flt.organization
+    log_ids = resolve_logs(ctx, principal, organization)
+    described = {"organization_id": organization or principal.organization}
+    described.update(filters.model_dump(exclude_none=True, exclude={"format", "excel"}))
+    return Selection(
+        principal.project,
+        flt,
+        None if log_ids is None else tuple(log_ids),
+        {k: v for k, v in described.items() if v not in (None, [], "")},
+    )
+
+
+class _Organizations:
+    """log id -> organization, looked up once per log."""
+
+    def __init__(self, ctx: AppContext, project: str) -> None:
+        self._ctx = ctx
+        self._project = project
+        self._known: dict[str, str] = {}
+
+    def __call__(self, log_id: str) -> str:
+        found = self._known.get(log_id)
+        if found is None:
+            log = self._ctx.store.get_log(self._project, log_id)
+            found = self._known[log_id] = log.organization if log is not None else ""
+        return found
+
+
+@router.get(
+    "/events.{fmt}",
+    summary="Stream the selection as CSV, JSON or NDJSON",
+    description="The filters of `GET /v1/events`. Oldest commit first, up to the newest "
+    "match when the export starts; streamed in constant memory. CSV: RFC 4180, UTF-8 "
+    "without BOM (`excel=true`: BOM and formula-looking cells defused for spreadsheets); "
+    "`targets`, `tags` and `metadata` hold JSON. JSON: one array; NDJSON: one event view per "
+    "line (the views `GET /v1/events` lists).",
+)
+async def stream_events(
+    fmt: Literal["csv", "json", "ndjson"],
+    request: Request,
+    principal: Exporter,
+    filters: Annotated[ExportFilters, Depends(filter_params)],
+    excel: bool = False,
+) -> Response:
+    ctx = context(request)
+    selection = await run_in_threadpool(_selection, ctx, principal, filters)
+    chunks = export_chunks(
+        fmt,
+        iter_selection(ctx.store, selection),
+        _Organizations(ctx, principal.project),
+        excel=excel,
+    )
+    stamp = now_text()[:19].replace(":", "").replace("-", "")
+    # A sync iterator: Starlette pulls each chunk in a worker thread (one store page each).
+    return StreamingResponse(
+        chunks,
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="trailseal-events-{stamp}.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _jobs(request: Request) -> ExportJobs:
+    state = request.app.state
+    with _jobs_lock:
+        jobs: ExportJobs | None = getattr(state, "export_jobs", None)
+        if jobs is None:
+            ctx = context(request)
+            ttl = float(os.environ.get("TRAILSEAL_EXPORT_TTL") or 86_400)
+            jobs = ExportJobs(Path(ctx.settings.data_dir) / "exports", ttl=ttl)
+            state.export_jobs = jobs
+        return jobs
+
+
+def _time(value: float | None) -> str | None:
+    return None if value is None else format_timestamp(datetime.fromtimestamp(value, UTC))
+
+
+def _job_view(ctx: AppContext, jobs: ExportJobs, job: ExportJob) -> dict[str, Any]:
+    base = ctx.settings.base_url()
+    return {
+        "job_id": job.job_id,
+        "format": job.format,
+        "status": job.status,
+        "progress": {"done": job.done, "total": job.total},
+        "filters": {k: v for k, v in job.request.items() if k not in ("format",)},
+        "created_at": _time(job.created_at),
+        "finished_at": _time(job.finished_at),
+        "expires_at": _time(job.expires_at),
+        "size_bytes": job.size_bytes,
+        "filename": job.filename,
+        "error": job.error,
+        "status_url": f"{base}/v1/exports/{job.job_id}",
+        "download_url": f"{base}/v1/exports/download/{jobs.token(job)}",
+    }
+
+
+def _work(ctx: AppContext, selection: Selection, fmt: JobFormat, excel: bool) -> JobWork:
+    def run(path: Path, progress: JobProgress) -> int:
+        created_at = now_text()
+        progress.total(selection.count(ctx.store))
+        if fmt == "evidence":
+            from trailseal.exports.evidence import build_evidence_pack
+
+            pack = build_evidence_pack(
+                ctx.ledger, selection, path, created_at=created_at, progress=progress.done
+            )
+            return pack.entries
+        if fmt == "pdf":
+            from trailseal.exports.report import build_pdf_report
+
+            report = build_pdf_report(
+                ctx.ledger, selection, path, created_at=created_at, progress=progress.done
+            )
+            return report.events
+        done = 0
+
+        def on_page(count: int) -> None:
+            nonlocal done
+            done += count
+            progress.done(done)
+
+        pages = iter_selection(ctx.store, selection)
+        organizations = _Organizations(ctx, selection.project)
+        stream: StreamFormat = fmt
+        with path.open("wb") as out:
+            for chunk in export_chunks(stream, pages, organizations, excel=excel, on_page=on_page):
+                out.write(chunk)
+        return done
+
+    return run
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Start an export job (CSV, JSON, NDJSON, PDF report, evidence pack)",
+    description="Answers 202 with the job: poll `status_url` (scope `export`) for `status` "
+    "and `progress`; once `done`, `download_url` serves the file to anyone holding the link "
+    "(no auth header) until `expires_at`. PDF reports list and verify up to 10,000 events; "
+    "larger selections get the summary and a pointer to the evidence pack.",
+)
+async def create_job(request: Request, principal: Exporter, body: ExportRequest) -> Response:
+    ctx = context(request)
+    jobs = _jobs(request)
+    selection = await run_in_threadpool(_selection, ctx, principal, body)
+    job = await run_in_threadpool(
+        lambda: jobs.create(
+            project=principal.project,
+            owner_organization=principal.organization,
+            key_id=principal.key_id,
+            fmt=body.format,
+            request=body.model_dump(exclude_none=True),
+            work=_work(ctx, selection, body.format, body.excel),
+        )
+    )
+    view = _job_view(ctx, jobs, job)
+    return json_response(view, status=202, headers={"Location": view["status_url"]})
+
+
+@router.get(
+    "/download/{token}",
+    summary="Download a finished export (the link is the credential: no auth header)",
+    responses={404: {"description": "unknown or expired link"}, 409: {"description": "not ready"}},
+)
+async def download(token: str, request: Request) -> Response:
+    jobs = _jobs(request)
+    job = await run_in_threadpool(jobs.by_token, token)
+    if job is None:
+        raise not_found("export")
+    path = jobs.ready_file(job)
+    if path is None:
+        if job.status == "failed":
+            raise ApiError(409, "export_failed", f"the export failed: {job.error}")
+        raise ApiError(
+            409, "not_ready", f"the export is {job.status}", headers={"Retry-After": "2"}
+        )
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES[job.format],
+        filename=job.filename,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+@router.get("/{job_id}", summary="An export job's status, progress and download link")
+async def job_status(job_id: str, request: Request, principal: Exporter) -> Response:
+    ctx = context(request)
+    jobs = _jobs(request)
+    job = await run_in_threadpool(jobs.get, job_id)
+    if job is None or not job.visible_to(principal.project, principal.organization):
+        raise not_found("export job")
+    return json_response(_job_view(ctx, jobs, job))
