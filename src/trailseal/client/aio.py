@@ -298,7 +298,10 @@ class AsyncClient(ClientBase):
                 continue  # close() gave up on this batch and took it
             self._in_flight = None
             if failures:
-                await asyncio.to_thread(self._sink.handle, failures)
+                try:
+                    await asyncio.to_thread(self._sink.handle, failures)
+                except Exception:  # the sink logs its own IO errors; this is a bug
+                    log.exception("trailseal worker: could not hand over failed events")
             self._settled += len(items)
             self._progress.set()
 

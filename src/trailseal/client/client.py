@@ -39,7 +39,7 @@ import httpx
 
 from trailseal.client import api
 from trailseal.client._base import ClientBase, ClientStats, OnFull, log
-from trailseal.client.batching import Failure, Item, prepare_all, unsent
+from trailseal.client.batching import Failure, Item, Prepared, prepare_all, unsent
 from trailseal.client.batching import deliver as deliver_op
 from trailseal.client.deadletter import replay
 from trailseal.client.errors import ClientClosedError, QueueFullError
@@ -66,6 +66,7 @@ __all__ = ["Client", "run_sync"]
 T = TypeVar("T")
 
 _JSON = {"Content-Type": "application/json"}
+_PREPARE_SLICE = 32  # events prepared between two chances for other threads to run
 
 
 class _Abandoned(Exception):
@@ -323,7 +324,10 @@ class Client(ClientBase):
                 mine = self._in_flight is items  # else close() gave up on us and took them
                 self._in_flight = None
             if mine:
-                self._sink.handle(failures)
+                try:
+                    self._sink.handle(failures)
+                except Exception:  # the sink logs its own IO errors; this is a bug
+                    log.exception("trailseal worker: could not hand over failed events")
                 with self._lock:
                     self._settled += len(items)
                     self._settled_cv.notify_all()
@@ -332,11 +336,26 @@ class Client(ClientBase):
         if self._abandon.wait(seconds):
             raise _Abandoned
 
+    def _prepare(self, items: list[Item]) -> tuple[list[Prepared], list[Failure]]:
+        """Validate and canonicalize in slices, letting go of the GIL between them: a batch
+        is milliseconds of CPU, and a thread calling log() should not wait that long."""
+        ready: list[Prepared] = []
+        failures: list[Failure] = []
+        for start in range(0, len(items), _PREPARE_SLICE):
+            if start:
+                time.sleep(0)
+            more_ready, more_failures = prepare_all(
+                items[start : start + _PREPARE_SLICE], self.limits
+            )
+            ready += more_ready
+            failures += more_failures
+        return ready, failures
+
     def _attempt(self, items: list[Item]) -> list[Failure]:
         """Send one batch; the failures, for the sink. Never raises: the worker must not
         die with events unaccounted for."""
         try:
-            ready, failures = prepare_all(items, self.limits)
+            ready, failures = self._prepare(items)
             if ready and self._abandon.is_set():
                 failures.append(
                     Failure(ready, 0, "not_sent", "the client closed before the batch was sent")

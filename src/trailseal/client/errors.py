@@ -67,7 +67,7 @@ class TransportError(ClientError):
 class DeliveryError(ClientError):
     """Queued events that could not be delivered (``raise_on_error=True``). ``events`` are
     the events exactly as they were sent (ids included: sending them again is idempotent);
-    ``errors`` the reason for each group, in the order of ``events``."""
+    ``errors[i]`` says why ``events[i]`` failed."""
 
     def __init__(self, message: str, *, events: list[dict[str, Any]], errors: list[str]) -> None:
         super().__init__(message)
