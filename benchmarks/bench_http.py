@@ -416,52 +416,32 @@ def running_server(driver: str, workers: int, deadline_s: float = 60.0) -> Itera
     data_dir = Path(tempfile.mkdtemp(prefix="trailseal-bench-http-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAILSEAL_")}
     pg: Any = None
-    dsn: str | None = None
-    database_pids: list[int] = []
-    if driver == "postgres":
-        from tests.pgserver import start_postgres
-
-        progress("starting a throwaway PostgreSQL 15 (durable)")
-        pg = start_postgres(durable=True)
-        dsn = pg.create_database("trailseal")
-        database_pids = _postmaster_pids(pg.directory)
-        env["TRAILSEAL_DATABASE_URL"] = dsn
-        env["TRAILSEAL_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    port = free_port()
-    log = data_dir / "server.log"
-    argv = [str(TRAILSEAL), "serve", "--host", HOST, "--port", str(port)]
-    argv += ["--data-dir", str(data_dir), "--workers", str(workers)]
-    progress(f"starting: {' '.join(argv[1:])}")
-    with log.open("wb") as err:
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=err, env=env, start_new_session=True
-        )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:  # keeps reading so the server never blocks on a full pipe
-        assert process.stdout is not None
-        with (data_dir / "server.stdout").open("wb") as out:
-            for raw in process.stdout:
-                out.write(raw)
-                out.flush()
-                lines.put(raw.decode(errors="replace").strip())
-        lines.put(None)
-
-    threading.Thread(target=pump, name="server-stdout", daemon=True).start()
-    url = f"http://{HOST}:{port}"
-    server = Server(driver, workers, url, "", process, data_dir, database_pids, dsn, log)
+    server: Server | None = None
     try:
+        dsn: str | None = None
+        database_pids: list[int] = []
+        if driver == "postgres":
+            from tests.pgserver import start_postgres
+
+            progress("starting a throwaway PostgreSQL 15 (durable)")
+            pg = start_postgres(durable=True)
+            dsn = pg.create_database("trailseal")
+            database_pids = _postmaster_pids(pg.directory)
+            env["TRAILSEAL_DATABASE_URL"] = dsn
+            env["TRAILSEAL_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
+        port = free_port()
+        log = data_dir / "server.log"
+        argv = [str(TRAILSEAL), "serve", "--host", HOST, "--port", str(port)]
+        argv += ["--data-dir", str(data_dir), "--workers", str(workers)]
+        progress(f"starting: {' '.join(argv[1:])}")
+        with log.open("wb") as err:
+            process = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=err, env=env, start_new_session=True
+            )
+        url = f"http://{HOST}:{port}"
+        server = Server(driver, workers, url, "", process, data_dir, database_pids, dsn, log)
         deadline = time.monotonic() + deadline_s
-        while not server.admin_key:
-            try:
-                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                line = None
-            if line is None or time.monotonic() > deadline:
-                detail = log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"the server printed no admin key; its stderr:\n{detail}")
-            if line.startswith("admin key: "):
-                server.admin_key = line.removeprefix("admin key: ").strip()
+        server.admin_key = _read_admin_key(process, data_dir, deadline)
         with httpx.Client(base_url=url, trust_env=False, timeout=2.0) as client:
             while True:
                 with contextlib.suppress(httpx.HTTPError):
@@ -473,10 +453,38 @@ def running_server(driver: str, workers: int, deadline_s: float = 60.0) -> Itera
                 time.sleep(0.05)
         yield server
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         if pg is not None:
             pg.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _read_admin_key(process: subprocess.Popen[bytes], data_dir: Path, deadline: float) -> str:
+    """The ``admin key: tsk_live_…`` line of the server's stdout. A thread keeps reading
+    stdout afterwards (into ``server.stdout``) so the server never blocks on a full pipe."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        with (data_dir / "server.stdout").open("wb") as out:
+            for raw in process.stdout:
+                out.write(raw)
+                out.flush()
+                lines.put(raw.decode(errors="replace").strip())
+        lines.put(None)
+
+    threading.Thread(target=pump, name="server-stdout", daemon=True).start()
+    while True:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None or time.monotonic() > deadline:
+            detail = (data_dir / "server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the server printed no admin key; its stderr:\n{detail}")
+        if line.startswith("admin key: "):
+            return line.removeprefix("admin key: ").strip()
 
 
 def committed_events(client: httpx.Client) -> int:
@@ -495,7 +503,7 @@ def wait_sequenced(client: httpx.Client, expected: int, deadline_s: float) -> tu
         now = time.monotonic()
         if seen >= expected or now > deadline:
             return seen, now
-        time.sleep(0.05)
+        time.sleep(0.1)
 
 
 def scrape_metrics(url: str) -> dict[str, Any]:
@@ -1286,6 +1294,14 @@ def _cores(cpu: dict[str, float]) -> str:
     return " / ".join(f"{cpu[k] / seconds:.2f}" for k in ("server", "database", "generators"))
 
 
+def _per_event(cpu: dict[str, float], events: int) -> str:
+    """CPU microseconds the server and the database spent per event: the figure that,
+    unlike a rate, the other load on the machine changes least."""
+    if not events:
+        return "-"
+    return f"{(cpu['server'] + cpu['database']) / events * 1e6:.0f}"
+
+
 def _load(pair: Sequence[Sequence[float]]) -> str:
     return f"{pair[0][0]:.1f}→{pair[1][0]:.1f}"
 
@@ -1331,6 +1347,7 @@ def render(report: dict[str, Any]) -> str:
                     f"{phase['request_ms_p50']:.0f} / {phase['request_ms_p99']:.0f}",
                     str(phase["errors"]),
                     _cores(phase["cpu_s"]),
+                    _per_event(phase["cpu_s"], phase["events"]),
                     _load(phase["load_average"]),
                     "-"
                     if phase["phase"] == "fill"
@@ -1426,7 +1443,9 @@ def render(report: dict[str, Any]) -> str:
             " (202 = durable), full indexing. ev/s = events acknowledged 2xx per second;"
             " 'at 202' = share already committed when acknowledged (the rest parked in the"
             " durable intake); sequenced = events / time until all are in a log; CPU ="
-            " cores used by server / database / generators",
+            " cores used by server / database / generators until all were sequenced; µs/ev ="
+            " server + database CPU per event (2 cores = 2,000,000 µs/s: the rate this CPU"
+            " cost allows at best is 2e6 / µs/ev)",
             [
                 "driver",
                 "batches",
@@ -1439,6 +1458,7 @@ def render(report: dict[str, Any]) -> str:
                 "req p50/p99 ms",
                 "errors",
                 "CPU srv/db/gen",
+                "µs/ev srv+db",
                 "load",
                 f">= {INGEST_BUDGET:,}",
             ],
