@@ -440,7 +440,7 @@ def _check_log(
                 try:
                     verify_proof_bundle(bundle, parsed.value, key)
                 except VerificationError as exc:
-                    raise _fail(entry_item, exc.message) from exc
+                    raise _fail(f"{entry_item} / {proof_item}", exc.message) from exc
             if parsed.origin is not None and parsed.origin != body.origin:
                 raise _fail(entry_item, f"entry is of log {parsed.origin!r}, not {body.origin!r}")
             leaf = (
@@ -451,9 +451,11 @@ def _check_log(
             try:
                 verify_inclusion(seq_p, body.size, leaf, bundle.hashes, body.root_hash)
             except VerificationError as exc:
+                # A changed entry and a changed proof look alike here: name both.
                 raise _fail(
-                    entry_item,
-                    f"not in the signed tree (size {body.size}): {exc.message}",
+                    f"{entry_item} / {proof_item}",
+                    f"the entry is not in the signed tree (size {body.size}) by this proof; "
+                    f"one of the two was changed: {exc.message}",
                 ) from exc
             first = parsed.seq if first is None else first
             last = parsed.seq
