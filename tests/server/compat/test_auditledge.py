@@ -873,3 +873,46 @@ def test_query_values_are_form_decoded(seeded: tuple[AuditLedge, list[dict[str, 
     assert [e["id"] for e in client.query({**filters, "limit": 100})["events"]] == [
         e["id"] for e in expected
     ]
+
+
+def test_actions_outside_dot_notation_round_trip_and_match_in_mapped_form(
+    server: RunningServer,
+) -> None:
+    """Such an action is indexed one character for one (others become ``_``) and shown
+    back verbatim; a filter holding such characters is matched in that same form, so it
+    finds every fragment of the original, and also a dot-notation action that reads the
+    same with ``_`` (the documented approximation)."""
+    client = _client(server, server.create_key(WRITE_READ_EXPORT))
+    base = {"actor": {"id": "a", "name": "Ann"}, "resource": {"type": "t", "id": "r"}}
+    odd = client.log({**base, "action": "Rechnung gelöscht!"})["event"]
+    dots = client.log({**base, "action": "..x..", "timestamp": "2020-01-01T00:00:00Z"})["event"]
+    plain = client.log({**base, "action": "rechnung_gel_scht_", "timestamp": "2020-01-02"})["event"]
+    assert odd["action"] == "Rechnung gelöscht!" and client.get(odd["id"]) == odd
+    assert dots["action"] == "..x.." and client.get(dots["id"])["action"] == "..x.."
+    for fragment in ("rechnung g", "GELÖSCHT!", "ung gel", "!"):
+        found = [e["id"] for e in client.query({"action": fragment})["events"]]
+        assert odd["id"] in found, fragment
+    assert [e["id"] for e in client.query({"action": "gelöscht"})["events"]] == [
+        odd["id"],
+        plain["id"],
+    ]
+    assert [e["id"] for e in client.query({"action": "x"})["events"]] == [dots["id"]]
+    assert [e["id"] for e in client.query({"search": "rechnung"})["events"]] == [
+        odd["id"],
+        plain["id"],
+    ]
+    assert [e["action"] for e in client.export()] == [
+        "Rechnung gelöscht!",
+        "..x..",
+        "rechnung_gel_scht_",
+    ]
+
+
+@pytest.fixture
+def starter_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAILSEAL_AUDITLEDGE_PLAN", "starter")
+
+
+def test_usage_reports_the_configured_plan(starter_plan: None, server: RunningServer) -> None:
+    client = _client(server, server.create_key("events:read"))
+    assert client.usage()["plan"] == "starter"
