@@ -31,7 +31,7 @@ import httpx
 
 from trailseal.client import api
 from trailseal.client._base import ClientBase, ClientStats, OnFull, log
-from trailseal.client.batching import Failure, Item, prepare_all, unsent
+from trailseal.client.batching import Failure, Item, Prepared, prepare_all, unsent
 from trailseal.client.batching import deliver as deliver_op
 from trailseal.client.deadletter import replay
 from trailseal.client.errors import ClientClosedError, QueueFullError
@@ -58,6 +58,7 @@ __all__ = ["AsyncClient", "run_async"]
 T = TypeVar("T")
 
 _JSON = {"Content-Type": "application/json"}
+_PREPARE_SLICE = 32  # events prepared between two chances for other tasks to run
 
 
 class _Abandoned(Exception):
@@ -312,10 +313,25 @@ class AsyncClient(ClientBase):
             return
         raise _Abandoned
 
+    async def _prepare(self, items: list[Item]) -> tuple[list[Prepared], list[Failure]]:
+        """Validate and canonicalize in slices, yielding to the loop between them: a batch
+        is milliseconds of CPU, which other tasks should not wait for."""
+        ready: list[Prepared] = []
+        failures: list[Failure] = []
+        for start in range(0, len(items), _PREPARE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            more_ready, more_failures = prepare_all(
+                items[start : start + _PREPARE_SLICE], self.limits
+            )
+            ready += more_ready
+            failures += more_failures
+        return ready, failures
+
     async def _attempt(self, items: list[Item]) -> list[Failure]:
         """Send one batch; the failures, for the sink. Never raises but CancelledError."""
         try:
-            ready, failures = prepare_all(items, self.limits)
+            ready, failures = await self._prepare(items)
             if ready and self._abandon.is_set():
                 failures.append(
                     Failure(ready, 0, "not_sent", "the client closed before the batch was sent")
