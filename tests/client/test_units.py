@@ -370,3 +370,16 @@ def test_configuration_from_arguments_and_environment(monkeypatch: pytest.Monkey
     assert Client("http://other:1", KEY).url == "http://other:1"
     with pytest.raises(ValueError, match="on_full"):
         Client(api_key=KEY, on_full="explode")  # type: ignore[arg-type]
+
+
+def test_the_public_names_are_exported() -> None:
+    import trailseal.client as package
+
+    exported = set(package.__all__)
+    assert all(hasattr(package, name) for name in exported)
+    public = {
+        name
+        for name, value in vars(package).items()
+        if not name.startswith("_") and getattr(value, "__module__", "").startswith("trailseal.")
+    }
+    assert public <= exported, public - exported

@@ -141,8 +141,11 @@ class Client(ClientBase):
     Retry-After. Events that still fail go to ``dead_letter_path`` (JSONL; see
     ``replay_dead_letter``), or, with ``raise_on_error=True``, are raised as a
     DeliveryError by the next ``flush()`` or ``close()``. ``transport`` replaces httpx's
-    (tests, proxies, in-process apps). ``verifier_key`` and ``trust_store`` serve
-    ``verify_event``. ``seed`` makes the retry jitter reproducible.
+    (tests, proxies); after ``fork()`` a default transport is replaced, a custom one is
+    shared with the parent. ``verifier_key`` (one pinned key, or keys by organization id,
+    log id or origin) and ``trust_store`` (a path, default
+    ``~/.local/state/trailseal/checkpoints.json``) serve ``verify_event``. ``seed`` makes
+    the retry jitter reproducible. The API key never appears in reprs, logs or errors.
     """
 
     def __init__(
