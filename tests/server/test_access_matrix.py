@@ -29,9 +29,9 @@ the other organization's; writes and revocations are checked in the database aft
 other project's logs, sizes, keys and usage are compared with a snapshot taken before any
 cell ran.
 
-Cells where the server departs from the rule are listed in ``KNOWN_BUGS``: the matrix
-skips them, and each gets its own strict xfail test asserting the rule, so the bug stays
-visible and a fix turns the suite red until the entry is removed.
+Departures found by this matrix (and fixed): a key bound to one organization creating a
+key for another got 403 instead of 404; the proof route told "log not found" from "event
+not found", revealing which ids exist in other organizations.
 """
 
 from __future__ import annotations
@@ -553,25 +553,6 @@ CASES: tuple[Case, ...] = (
     ),
 )
 
-# (case, key kind, resource) -> why the server departs from the rule. Each is a strict
-# xfail test of its own (test_known_bug); the matrix skips it.
-KNOWN_BUGS: dict[tuple[str, str, str], str] = {
-    ("POST /v1/keys", "admin@acme", "own/globex"): (
-        "bug: POST /v1/keys {'organization_id': 'globex'} with an admin key bound to acme "
-        "answers 403 (`forbidden`); §8 answers another organization's resource with 404, as "
-        "POST /v1/events does for the same request"
-    ),
-    **{
-        ("GET /v1/events/{id}/proof", f"{scope}@acme", "own/globex"): (
-            "bug: GET /v1/events/{id}/proof of an event in another organization of the project "
-            "with a key bound to acme answers 404 'log not found', a missing event 404 'event "
-            "not found': a bound key can tell which event ids exist in other organizations"
-        )
-        for scope in ("events:read", "verify", "admin")
-    },
-}
-
-
 # -- running cells ---------------------------------------------------------------------------
 
 
@@ -732,10 +713,7 @@ def _check_other_untouched(world: World) -> list[str]:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_access_matrix(world: World, case: Case) -> None:
     outcomes = [
-        _run(world, case, key, resource)
-        for key in KEY_KINDS
-        for resource in case.resources
-        if (case.name, key.name, resource.name if resource else "-") not in KNOWN_BUGS
+        _run(world, case, key, resource) for key in KEY_KINDS for resource in case.resources
     ]
     missing = {o.key.name: o for o in outcomes if o.resource is MISSING}
     problems = [
@@ -747,25 +725,6 @@ def test_access_matrix(world: World, case: Case) -> None:
         problems += _check_key_changes(world, outcomes)
     problems += _check_other_untouched(world)
     assert not problems, f"{len(problems)} of {len(outcomes)} cells wrong:\n" + "\n".join(problems)
-
-
-@pytest.mark.parametrize(
-    "bug",
-    [
-        pytest.param(
-            cell, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
-        )
-        for cell, reason in KNOWN_BUGS.items()
-    ],
-    ids=[" | ".join(cell) for cell in KNOWN_BUGS],
-)
-def test_known_bug(world: World, bug: tuple[str, str, str]) -> None:
-    case = next(c for c in CASES if c.name == bug[0])
-    key = next(k for k in KEY_KINDS if k.name == bug[1])
-    resource = next(r for r in case.resources if (r.name if r else "-") == bug[2])
-    outcome = _run(world, case, key, resource)
-    missing = _run(world, case, key, MISSING) if MISSING in case.resources else None
-    assert not _problems(world, outcome, missing)
 
 
 # -- dedicated cross-tenant checks -----------------------------------------------------------

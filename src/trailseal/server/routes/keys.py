@@ -14,7 +14,6 @@ from trailseal.apikeys import DEFAULT_SCOPES, new_key, parse_scopes
 from trailseal.runtime import now_text
 from trailseal.server.auth import not_found
 from trailseal.server.context import Admin, context
-from trailseal.server.errors import ApiError
 from trailseal.server.responses import json_response
 from trailseal.store.base import ApiKeyRow
 
@@ -49,13 +48,7 @@ async def create_key(body: KeyRequest, request: Request, principal: Admin) -> Re
     organization = body.organization_id
     if principal.organization is not None:
         if organization not in (None, principal.organization):
-            raise ApiError(
-                403,
-                "forbidden",
-                "a key bound to an organization can only create"
-                " keys bound to the same organization",
-                field="/organization_id",
-            )
+            raise not_found("organization")  # another organization is not revealed (§8)
         organization = principal.organization
     key = new_key(test=body.test)
     row = ApiKeyRow(

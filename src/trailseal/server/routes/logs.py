@@ -24,6 +24,7 @@ from trailseal.server.views import checkpoint_view, log_view
 from trailseal.store.base import LogHead
 
 router = APIRouter(prefix="/v1", tags=["proofs"])
+MAX_SIZE = 2**63 - 1  # tree sizes are 64-bit in both databases
 
 
 def _log(ctx: AppContext, principal: Principal, organization: str) -> LogHead:
@@ -70,7 +71,9 @@ async def get_checkpoint(
     organization_id: str,
     request: Request,
     principal: ProofReader,
-    tree_size: Annotated[int | None, Query(ge=1, description="A size the log had")] = None,
+    tree_size: Annotated[
+        int | None, Query(ge=1, le=MAX_SIZE, description="A size the log had")
+    ] = None,
 ) -> Response:
     ctx = context(request)
 
@@ -94,8 +97,8 @@ async def get_consistency(
     organization_id: str,
     request: Request,
     principal: ProofReader,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int, Query(ge=1)],
+    first: Annotated[int, Query(ge=1, le=MAX_SIZE)],
+    second: Annotated[int, Query(ge=1, le=MAX_SIZE)],
 ) -> Response:
     ctx = context(request)
 
@@ -128,7 +131,7 @@ async def get_inclusion(
     request: Request,
     principal: ProofReader,
     tree_size: Annotated[
-        int | None, Query(ge=1, description="Default: the latest checkpoint")
+        int | None, Query(ge=1, le=MAX_SIZE, description="Default: the latest checkpoint")
     ] = None,
 ) -> Response:
     ctx = context(request)
@@ -139,7 +142,9 @@ async def get_inclusion(
         entry = ctx.store.get_entry_by_id(principal.project, event_id)
         if entry is None:
             raise not_found("event")
-        log = _log_by_id(ctx, principal, entry.log_id)
+        log = ctx.store.get_log(principal.project, entry.log_id)
+        if log is None or not principal.can_see(log.organization):
+            raise not_found("event")  # the same answer as for an id that does not exist
         row = ctx.ledger.checkpoint(principal.project, log.log_id, tree_size)
         if row is None:
             raise not_found("checkpoint")
