@@ -117,7 +117,13 @@ def _run_job(
     help="pdf: a human-readable report (up to 10,000 events listed); evidence: a zip that "
     "`trailseal verify` checks offline.",
 )
-@click.option("-o", "--output", default=None, help="File to write ('-': stdout).")
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    help="File to write ('-': stdout). Default: trailseal-events.<format> for streams, the "
+    "server's file name for jobs, in the current directory.",
+)
 @click.option("--organization", default=None, help="One organization's events.")
 @click.option("--actor", "actor_id", default=None, help="Actor id (exact).")
 @click.option("--actor-type", default=None)

@@ -248,14 +248,14 @@ def _fail(item: str, message: str) -> PackError:
 
 
 def _read_small(archive: zipfile.ZipFile, name: str) -> bytes:
-    with _member(archive, name) as stream:
+    with _Member(archive, name) as stream:
         data = stream.read(_MAX_SMALL_FILE + 1)
     if len(data) > _MAX_SMALL_FILE:
         raise _fail(name, f"larger than {_MAX_SMALL_FILE} bytes")
     return data
 
 
-class _member:
+class _Member:
     """Open a zip member; damage (bad CRC, broken deflate) is reported as a PackError
     naming the file, wherever the read fails."""
 
@@ -391,8 +391,8 @@ def _check_log(
     first: int | None = None
     last: int | None = None
     with (
-        _member(archive, entries_name) as entry_stream,
-        _member(archive, proofs_name) as proof_stream,
+        _Member(archive, entries_name) as entry_stream,
+        _Member(archive, proofs_name) as proof_stream,
     ):
         entry_lines = _lines(entry_stream, entries_name, _MAX_ENTRY_LINE)
         proof_lines = _lines(proof_stream, proofs_name, _MAX_PROOF_LINE)
@@ -497,7 +497,7 @@ def _manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
 
 def _sha256_member(archive: zipfile.ZipFile, name: str) -> str:
     digest = hashlib.sha256()
-    with _member(archive, name) as stream:
+    with _Member(archive, name) as stream:
         while chunk := stream.read(_READ_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

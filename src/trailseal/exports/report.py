@@ -10,8 +10,9 @@ evidence pack, which is what scales and what an auditor checks independently.
 
 Text: a Unicode TrueType font is used when one is found (``TRAILSEAL_PDF_FONT``, else DejaVu
 Sans where Debian's ``fonts-dejavu-core`` puts it, or the Fedora/Arch paths). Without one
-the report falls back to the PDF core font, which holds Latin-1 only: other characters are
-shown as ``?`` and the report says so. Nothing is bundled.
+the report falls back to the PDF core font, which holds Latin-1 only. Characters the font
+cannot show (outside Latin-1 there; CJK with DejaVu) are printed as ``?`` and the report
+says so. Nothing is bundled.
 """
 
 from __future__ import annotations
@@ -171,7 +172,12 @@ class _Report(FPDF):
         """Text the current font can show (core fonts: Latin-1 only)."""
         text = text.replace("\r", " ").replace("\n", " ").replace("\t", " ")
         if self.unicode:
-            return text
+            # Characters the font has no glyph for (CJK in DejaVu) would print as blanks.
+            cmap = getattr(self.current_font, "cmap", None)
+            if cmap is None or all(ord(c) in cmap for c in text):
+                return text
+            self.replaced = True
+            return "".join(c if ord(c) in cmap else "?" for c in text)
         cleaned = text.encode("latin-1", "replace").decode("latin-1")
         self.replaced = self.replaced or cleaned != text
         return cleaned
@@ -314,9 +320,9 @@ def build_pdf_report(
         pdf.ln(2)
     if pdf.replaced:
         pdf.paragraph(
-            "Note: no Unicode font was found on the server, so characters outside Latin-1 "
-            "are shown as '?'. The exports (CSV, JSON, NDJSON) and the evidence pack hold "
-            "the exact text.",
+            "Note: characters the report's font cannot show are printed as '?' (without a "
+            "Unicode font on the server, everything outside Latin-1). The exports (CSV, JSON, "
+            "NDJSON) and the evidence pack hold the exact text.",
             size=8,
         )
     pdf.output(str(out))
