@@ -23,6 +23,12 @@ from trailseal.core.checkpoint import log_verifiers, open_checkpoint
 from trailseal.core.merkle import verify_inclusion
 
 
+@pytest.fixture
+def server(shared_server: RunningServer) -> RunningServer:
+    """These tests keep to their own organizations: one server per driver serves them."""
+    return shared_server
+
+
 def _org() -> str:
     return f"org-{uuid.uuid4().hex[:8]}"
 

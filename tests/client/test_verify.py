@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,13 @@ from trailseal.ledger.keys import ProjectKeys
 from trailseal.runtime import open_store
 
 Edit = Callable[[httpx.Request, bytes], bytes]
+Logged = tuple[list[str], str, str]
+
+
+@pytest.fixture
+def server(shared_server: RunningServer) -> RunningServer:
+    """These tests keep to their own organizations: one server per driver serves them."""
+    return shared_server
 
 
 class Tamper(httpx.BaseTransport):
@@ -54,27 +62,28 @@ def _client(server: RunningServer, key: str, tmp_path: Path, edit: Edit | None =
 
 
 @pytest.fixture
-def logged(client: Client) -> tuple[list[str], str]:
-    """Ten events in log ``acme``, and its verifier key, pinned here from the honest server
-    (in real use it comes out of band)."""
+def logged(client: Client) -> Logged:
+    """Ten events in a new organization's log, its verifier key (pinned here from the
+    honest server; in real use it comes out of band) and the organization."""
+    org = f"acme-{uuid.uuid4().hex[:8]}"
     ids = [
-        client.log(action="doc.read", actor={"id": "a"}, organization_id="acme", message=f"m{n}")
+        client.log(action="doc.read", actor={"id": "a"}, organization_id=org, message=f"m{n}")
         for n in range(10)
     ]
     assert client.flush(timeout=20)
-    return ids, client.get_log("acme").verifier_key
+    return ids, client.get_log(org).verifier_key, org
 
 
 def test_an_honest_log_verifies_and_the_checkpoint_is_remembered(
-    client: Client, logged: tuple[list[str], str], tmp_path: Path
+    client: Client, logged: Logged, tmp_path: Path
 ) -> None:
-    ids, key = logged
+    ids, key, org = logged
     first = client.verify_event(ids[3], verifier_key=key)
     assert first.seq == 3 and first.tree_size == 10 and first.trust == "first-use"
     assert first.event is not None and first.event["message"] == "m3"
     assert first.signed_at is not None and first.entry is not None
     assert client.verify_event(ids[9], verifier_key=key).trust == "same"
-    client.log_sync(action="doc.read", actor={"id": "a"}, organization_id="acme")
+    client.log_sync(action="doc.read", actor={"id": "a"}, organization_id=org)
     grown = client.verify_event(ids[0], verifier_key=key)
     assert grown.trust == "extended" and grown.tree_size == 11
     # An earlier checkpoint (the log signs one per integrated batch) must be a prefix.
@@ -89,7 +98,7 @@ def test_an_honest_log_verifies_and_the_checkpoint_is_remembered(
         expected={
             "action": "doc.read",
             "actor": {"id": "a"},
-            "organization_id": "acme",
+            "organization_id": org,
             "message": "m2",
         },
     )
@@ -97,11 +106,11 @@ def test_an_honest_log_verifies_and_the_checkpoint_is_remembered(
         client.verify_event(
             ids[2],
             verifier_key=key,
-            expected={"action": "doc.read", "actor": {"id": "a"}, "organization_id": "acme"},
+            expected={"action": "doc.read", "actor": {"id": "a"}, "organization_id": org},
         )
 
 
-def test_no_pinned_key_no_verification(client: Client, logged: tuple[list[str], str]) -> None:
+def test_no_pinned_key_no_verification(client: Client, logged: Logged) -> None:
     with pytest.raises(VerificationError) as refused:
         client.verify_event(logged[0][0])
     assert refused.value.item == "verifier key"
@@ -118,9 +127,9 @@ def _replace_in(path_pattern: str, old: bytes, new: bytes) -> Edit:
 
 
 def test_altered_event_copy_is_caught(
-    server: RunningServer, api_key: str, logged: tuple[list[str], str], tmp_path: Path
+    server: RunningServer, api_key: str, logged: Logged, tmp_path: Path
 ) -> None:
-    ids, key = logged
+    ids, key, _org = logged
     edit = _replace_in(r"/v1/events/[^/]+", b'"message":"m4"', b'"message":"m5"')
     with (
         _client(server, api_key, tmp_path, edit) as mitm,
@@ -132,9 +141,9 @@ def test_altered_event_copy_is_caught(
 
 
 def test_altered_entry_bytes_are_caught(
-    server: RunningServer, api_key: str, logged: tuple[list[str], str], tmp_path: Path
+    server: RunningServer, api_key: str, logged: Logged, tmp_path: Path
 ) -> None:
-    ids, key = logged
+    ids, key, _org = logged
 
     # The same edit in the event view and the entry bundle: consistent lies, still caught.
     def edit(request: httpx.Request, body: bytes) -> bytes:
@@ -154,9 +163,9 @@ def test_altered_entry_bytes_are_caught(
 
 
 def test_altered_proof_is_caught(
-    server: RunningServer, api_key: str, logged: tuple[list[str], str], tmp_path: Path
+    server: RunningServer, api_key: str, logged: Logged, tmp_path: Path
 ) -> None:
-    ids, key = logged
+    ids, key, _org = logged
 
     def edit(request: httpx.Request, body: bytes) -> bytes:
         if request.url.path.endswith("/proof"):
@@ -176,9 +185,9 @@ def test_altered_proof_is_caught(
 
 
 def test_altered_checkpoint_is_caught(
-    server: RunningServer, api_key: str, logged: tuple[list[str], str], tmp_path: Path
+    server: RunningServer, api_key: str, logged: Logged, tmp_path: Path
 ) -> None:
-    ids, key = logged
+    ids, key, _org = logged
 
     def edit(request: httpx.Request, body: bytes) -> bytes:
         if request.url.path.endswith("/proof"):
@@ -192,9 +201,9 @@ def test_altered_checkpoint_is_caught(
 
 
 def test_the_servers_key_is_never_trusted(
-    server: RunningServer, api_key: str, logged: tuple[list[str], str], tmp_path: Path
+    server: RunningServer, api_key: str, logged: Logged, tmp_path: Path
 ) -> None:
-    ids, key = logged
+    ids, key, _org = logged
     origin = key.split("+", 1)[0]
     forged_key = LogKeys.from_seed(origin, b"\x07" * 32).verifier_key()  # same log, other key
 
@@ -207,22 +216,25 @@ def test_the_servers_key_is_never_trusted(
         honest.verify_event(ids[1], verifier_key=forged_key)  # a wrong pin fails
 
 
-def test_tampering_at_rest_is_caught(
-    client: Client, server: RunningServer, logged: tuple[list[str], str]
-) -> None:
+def test_tampering_at_rest_is_caught(client: Client, server: RunningServer, logged: Logged) -> None:
     """A rogue operator edits the stored entry bytes in the database."""
-    ids, key = logged
+    ids, key, org = logged
+    log_id = client.get_log(org).log_id
     if server.settings.database_url:
         with psycopg.connect(server.settings.database_url, autocommit=True) as conn:
             conn.execute(
                 "UPDATE entries SET entry = overlay(entry placing 'm8'::bytea"
-                " from position('m7'::bytea in entry)) WHERE seq = 7"
+                " from position('m7'::bytea in entry)) WHERE log_id = %s AND seq = 7",
+                (log_id,),
             )
     else:
         with sqlite3.connect(server.settings.sqlite_path) as conn:
-            row = conn.execute("SELECT entry FROM entries WHERE seq = 7").fetchone()
+            row = conn.execute(
+                "SELECT entry FROM entries WHERE log_id = ? AND seq = 7", (log_id,)
+            ).fetchone()
             conn.execute(
-                "UPDATE entries SET entry = ? WHERE seq = 7", (bytes(row[0]).replace(b"m7", b"m8"),)
+                "UPDATE entries SET entry = ? WHERE log_id = ? AND seq = 7",
+                (bytes(row[0]).replace(b"m7", b"m8"), log_id),
             )
     with pytest.raises(VerificationError) as caught:
         client.verify_event(ids[7], verifier_key=key)
@@ -242,10 +254,10 @@ def _sign(server: RunningServer, origin: str, size: int, root: bytes) -> str:
 
 
 def test_a_checkpoint_inconsistent_with_the_remembered_one_is_refused(
-    client: Client, server: RunningServer, logged: tuple[list[str], str], tmp_path: Path
+    client: Client, server: RunningServer, logged: Logged, tmp_path: Path
 ) -> None:
-    ids, key = logged
-    origin = client.get_log("acme").raw["origin"]
+    ids, key, org = logged
+    origin = client.get_log(org).raw["origin"]
     trust = TrustStore(tmp_path / "trust.json")
     # A split view: another tree of the same size was shown to this client before.
     assert trust.compare_and_set(origin, None, _sign(server, origin, 10, b"\x11" * 32))
@@ -257,16 +269,14 @@ def test_a_checkpoint_inconsistent_with_the_remembered_one_is_refused(
     with pytest.raises(ConsistencyError, match="rollback"):
         client.verify_event(ids[0], verifier_key=key)
     # A smaller tree that is not a prefix of the remembered one.
-    client.log_sync(action="doc.read", actor={"id": "a"}, organization_id="acme")
+    client.log_sync(action="doc.read", actor={"id": "a"}, organization_id=org)
     assert trust.compare_and_set(origin, trust.get(origin), _sign(server, origin, 5, b"\x33" * 32))
     with pytest.raises(ConsistencyError, match="fork"):
         client.verify_event(ids[0], verifier_key=key)
 
 
-def test_an_edited_trust_store_is_refused(
-    client: Client, logged: tuple[list[str], str], tmp_path: Path
-) -> None:
-    ids, key = logged
+def test_an_edited_trust_store_is_refused(client: Client, logged: Logged, tmp_path: Path) -> None:
+    ids, key, _org = logged
     client.verify_event(ids[0], verifier_key=key)
     path = tmp_path / "trust.json"
     path.write_text(path.read_text().replace("\\n10\\n", "\\n9\\n"))
