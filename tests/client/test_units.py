@@ -383,3 +383,21 @@ def test_the_public_names_are_exported() -> None:
         if not name.startswith("_") and getattr(value, "__module__", "").startswith("trailseal.")
     }
     assert public <= exported, public - exported
+
+
+def test_the_sdk_needs_only_the_base_install() -> None:
+    """``pip install trailseal`` (httpx, cryptography, orjson, click, rich) is enough: the
+    SDK loads nothing from the server extra, nor the server, ledger or store packages."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, trailseal.client\n"
+        "extra = {'fastapi', 'pydantic', 'psycopg', 'psycopg_pool', 'uvicorn', 'starlette'}\n"
+        "inner = ('trailseal.server', 'trailseal.ledger', 'trailseal.store')\n"
+        "bad = sorted(m for m in sys.modules\n"
+        "             if m.split('.')[0] in extra or m.startswith(inner))\n"
+        "print(','.join(bad))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
