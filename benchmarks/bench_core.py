@@ -5,8 +5,9 @@
 3. Whole-log offline verification (leaves, chain, root, seq/origin checks) of 1,000,000
    entries as a fraction of the raw limit (one SHA-256 call per entry's bytes, same
    entries, single-threaded). Budget: >= 0.5; both cores may be used. Measured single-
-   threaded (``verify_log_run``) and with worker processes (the core's pieces: workers
-   check, leaf-hash and tree-hash aligned chunks, the parent chains and merges).
+   threaded (``verify_log_run``) and on two processes from the core's pieces (the parent
+   checks and leaf-hashes, a helper chains and builds the tree), by wall clock and by CPU
+   time (which stays meaningful when other work shares the machine).
 4. Integrating 1,000,000 leaves with ``CompactRange.append`` in batches of 1000.
 
 Data is seeded: realistic 300-600 byte events (nested actor/context/metadata, non-ASCII),
@@ -16,7 +17,7 @@ candidate interleaved so a noisy neighbour hits both alike.
     .venv/bin/python benchmarks/bench_core.py            # full run
     .venv/bin/python benchmarks/bench_core.py --quick    # small sizes, a few seconds
     .venv/bin/python benchmarks/bench_core.py --json     # machine-readable figures
-    .venv/bin/python benchmarks/bench_core.py --profile  # + cProfile of the verifier
+    .venv/bin/python benchmarks/bench_core.py --profile  # + where the verifier's time goes
 """
 
 from __future__ import annotations
@@ -165,8 +166,8 @@ def raw_limit(entries: Sequence[bytes]) -> list[bytes]:
 # The parent checks and leaf-hashes each chunk (the part that reads the entries) and streams
 # the leaf hashes, 32 bytes per entry, to one helper process that chains them and builds the
 # tree (the sequential part). Only hashes cross the pipe, and the helper never touches the
-# entries, so no copy-on-write page faults: a pool of forked workers that read the parent's
-# entries measured slower (every worker write to a refcount copies a page).
+# entries, so no copy-on-write page faults: a pool of forked workers reading the parent's
+# entries measured slower here (each worker's refcount writes copy the pages they touch).
 
 
 def _chain_and_tree(leaf_reader: Connection, result_writer: Connection) -> None:
