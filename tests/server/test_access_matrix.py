@@ -8,7 +8,9 @@ The expected statuses come from two hand-written tables below, never from the co
 test: ``ACCESS`` (README's "native API" table: which scope each route needs, and its success
 status) and :func:`rule` (§8, in order):
 
-1. a route that needs no key answers its success status to anyone;
+1. a route that needs no key answers its success status to anyone (one that names a
+   resource by a credential in its URL, an export's download link, answers 404 when it
+   does not exist);
 2. a missing, malformed, unknown or revoked key answers 401;
 3. a key lacking every scope the route accepts answers 403 (``admin`` implies every scope);
 4. a resource of another project, of an organization the key is not bound to, or that does
@@ -40,6 +42,7 @@ import base64
 import itertools
 import secrets
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +98,11 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v1/keys"): Access(("admin",), 201),
     ("GET", "/v1/keys"): Access(("admin",), 200),
     ("DELETE", "/v1/keys/{key_id}"): Access(("admin",), 200),
+    ("GET", "/v1/exports/events.{fmt}"): Access(("export",), 200),
+    ("POST", "/v1/exports"): Access(("export",), 202),
+    ("GET", "/v1/exports/{job_id}"): Access(("export",), 200),
+    # The download link is the credential (no key); an unknown link is 404.
+    ("GET", "/v1/exports/download/{token}"): Access(PUBLIC, 200),
     ("GET", "/healthz"): Access(PUBLIC, 200),
     ("GET", "/metrics"): Access(PUBLIC, 200),
     ("GET", "/openapi.json"): Access(PUBLIC, 200),
@@ -140,7 +148,7 @@ ADDRESSED = (OWN_ACME, OWN_GLOBEX, OTHER_PROJECT, MISSING)
 def rule(access: Access, key: KeyKind, resource: Resource | None) -> int:
     """§8, written out: the status a cell must answer."""
     if access.scopes is PUBLIC:
-        return access.success
+        return 404 if resource is MISSING else access.success
     if not key.valid:
         return 401
     if access.scopes and "admin" not in key.scopes and not set(access.scopes) & set(key.scopes):
@@ -163,11 +171,14 @@ class Tenant:
     events: dict[str, str] = field(default_factory=dict)  # organization -> event id
     receipts: dict[str, str] = field(default_factory=dict)  # organization -> receipt id
     logs: dict[str, str] = field(default_factory=dict)  # organization -> log id
+    jobs: dict[str, str] = field(default_factory=dict)  # organization -> export job id
+    tokens: dict[str, str] = field(default_factory=dict)  # organization -> download token
 
     def ids(self, organization: str | None = None) -> list[str]:
         """Every id this tenant holds (of one organization, if given)."""
         wanted = [o for o in self.logs if organization in (None, o)]
-        return [d[o] for o in wanted for d in (self.events, self.receipts, self.logs) if o in d]
+        kinds = (self.events, self.receipts, self.logs, self.jobs)
+        return [d[o] for o in wanted for d in kinds if o in d]
 
 
 @dataclass
@@ -255,6 +266,22 @@ def _populate(http: httpx.Client, tenant: Tenant, organizations: tuple[str, ...]
         tenant.receipts[organization] = answer.json()["receipt_id"]
 
 
+def _export_job(http: httpx.Client, tenant: Tenant, secret: str, organization: str) -> None:
+    """A finished export job of one organization, created by ``secret``'s key."""
+    headers = {"Authorization": f"Bearer {secret}"}
+    body = {"format": "ndjson", "organization_id": organization}
+    answer = http.post("/v1/exports", json=body, headers=headers)
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    deadline = time.monotonic() + 30
+    while job["status"] != "done":
+        assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+        time.sleep(0.02)
+        job = http.get(f"/v1/exports/{job['job_id']}", headers=headers).json()
+    tenant.jobs[organization] = job["job_id"]
+    tenant.tokens[organization] = job["download_url"].rsplit("/", 1)[1]
+
+
 @pytest.fixture(scope="module", params=DRIVERS)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -293,6 +320,10 @@ def world(
             _populate(http, own, ("acme", "globex"), driver)
             _populate(http, other, ("acme", "globex", "initech"), driver)
             world = World(driver, str(http.base_url), store, http, own, other, {}, {})
+            for organization in ("acme", "globex"):  # jobs owned by bound keys
+                secret, _ = world.add_key(OWN, ("export",), organization)
+                _export_job(http, own, secret, organization)
+            _export_job(http, other, other.admin, "acme")
             world.secrets = {
                 "no key": None,
                 "malformed key": "Bearer not-a-trailseal-key",
@@ -431,6 +462,43 @@ def _list_events(world: World, resource: Resource | None) -> Call:
     return Call("GET", f"/v1/events?limit=200&organization_id={organization}", marker=marker)
 
 
+def _export_stream(world: World, resource: Resource | None) -> Call:
+    """Like the listing: the project's events, or one organization's (a filter)."""
+    if resource is None:
+        return Call("GET", "/v1/exports/events.ndjson")
+    organization = _organization(resource)
+    marker = world.own.events[organization]
+    return Call("GET", f"/v1/exports/events.ndjson?organization_id={organization}", marker=marker)
+
+
+def _export_job_call(world: World, resource: Resource | None) -> Call:
+    body = {"format": "ndjson"}
+    if resource is not None:
+        body["organization_id"] = _organization(resource)
+    return Call("POST", "/v1/exports", body, marker='"job_id"')
+
+
+def _job_status(world: World, resource: Resource | None) -> Call:
+    assert resource is not None
+    if resource.project is None:
+        job_id = "exp_" + "a" * 26
+    else:
+        assert resource.organization is not None
+        job_id = _tenant(world, resource).jobs[resource.organization]
+    return Call("GET", f"/v1/exports/{job_id}", identifier=job_id, marker=job_id)
+
+
+def _download(world: World, resource: Resource | None) -> Call:
+    """A finished job's link: the link alone is the credential, whoever follows it."""
+    assert resource is not None
+    if resource.project is None:
+        token = "exp_" + "a" * 26 + "." + "A" * 43
+        return Call("GET", f"/v1/exports/download/{token}", identifier=token)
+    assert resource.organization is not None
+    token = world.own.tokens[resource.organization]
+    return Call("GET", f"/v1/exports/download/{token}", marker=world.own.events["acme"])
+
+
 def _create_key(world: World, resource: Resource | None) -> Call:
     assert resource is not None
     body = {
@@ -546,10 +614,31 @@ CASES: tuple[Case, ...] = (
     Case("POST /v1/keys", ("POST", "/v1/keys"), (OWN_ACME, OWN_GLOBEX), _create_key),
     Case("GET /v1/keys", ("GET", "/v1/keys"), (None,), lambda w, r: Call("GET", "/v1/keys")),
     Case("DELETE /v1/keys/{key_id}", ("DELETE", "/v1/keys/{key_id}"), ADDRESSED, _revoke_key),
+    Case(
+        "GET /v1/exports/events.ndjson",
+        ("GET", "/v1/exports/events.{fmt}"),
+        (None, OWN_ACME, OWN_GLOBEX),
+        _export_stream,
+    ),
+    Case(
+        "POST /v1/exports", ("POST", "/v1/exports"), (None, OWN_ACME, OWN_GLOBEX), _export_job_call
+    ),
+    Case(
+        "GET /v1/exports/{job_id}",
+        ("GET", "/v1/exports/{job_id}"),
+        (OWN_ACME, OWN_GLOBEX, OTHER_PROJECT, MISSING),
+        _job_status,
+    ),
+    Case(
+        "GET /v1/exports/download/{token}",
+        ("GET", "/v1/exports/download/{token}"),
+        (OWN_ACME, MISSING),
+        _download,
+    ),
     *(
         Case(f"{method} {path}", (method, path), (None,), lambda w, r, p=path: Call("GET", p))
         for (method, path), access in ACCESS.items()
-        if access.scopes is PUBLIC
+        if access.scopes is PUBLIC and "{" not in path
     ),
 )
 
@@ -587,7 +676,8 @@ def _problems(world: World, outcome: Outcome, missing: Outcome | None) -> list[s
             f"{label} expected {outcome.expected}, got {answer.status_code}: {answer.text[:200]}"
         ]
     problems = []
-    if 200 <= answer.status_code < 300 and ACCESS[outcome.case.route].scopes is not PUBLIC:
+    public = ACCESS[outcome.case.route].scopes is PUBLIC
+    if 200 <= answer.status_code < 300 and (not public or outcome.resource is not None):
         body = answer.content
         leaked = [i for i in world.forbidden_ids(outcome.key) if i.encode() in body]
         if leaked:
