@@ -31,3 +31,13 @@ def load_vector_json(relative: str) -> Any:
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     return vectors_dir()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SDK state (dead-letter file, trust store) goes to a throwaway directory, never to
+    the real home of whoever runs the suite."""
+    state = tmp_path_factory.mktemp("state")
+    os.environ["XDG_STATE_HOME"] = str(state)
+    os.environ.pop("TRAILSEAL_DEAD_LETTER", None)
+    os.environ.pop("TRAILSEAL_TRUST_STORE", None)

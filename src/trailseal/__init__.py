@@ -3,4 +3,7 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+from trailseal.client import AsyncClient, Client
+
+__all__ = ["AsyncClient", "Client", "__version__"]

@@ -280,13 +280,14 @@ def test_log_never_touches_the_network() -> None:
         transport=Refuse(),
         retry=RetryPolicy(max_attempts=1),
         flush_interval=0,
+        dead_letter_path=False,
     )
     started = time.perf_counter()
     for _ in range(100):
         client.log(action="a.b", actor={"id": "a"})
     assert time.perf_counter() - started < 0.5
     client.close(timeout=5)
-    assert client.stats().failed == 100  # no dead-letter path: counted as lost, and logged
+    assert client.stats().failed == 100  # dead letter turned off: counted as lost, and logged
 
 
 def test_close_dead_letters_what_it_could_not_send(tmp_path: Path) -> None:
@@ -401,3 +402,26 @@ def test_the_sdk_needs_only_the_base_install() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_undeliverable_events_go_to_the_default_dead_letter_file(tmp_path: Path) -> None:
+    class Refuse(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("refused")
+
+    default = tmp_path / "state" / "trailseal" / "dead-letter.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("TRAILSEAL_DEAD_LETTER", raising=False)
+        patch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+        client = Client(
+            "http://sdk.test",
+            KEY,
+            transport=Refuse(),
+            retry=RetryPolicy(max_attempts=1),
+            flush_interval=0,
+        )
+        ids = [client.log(action="a.b", actor={"id": "a"}) for _ in range(5)]
+        client.close(timeout=5)
+    assert client.stats().failed == 0
+    kept = default.read_text()
+    assert all(event_id in kept for event_id in ids)

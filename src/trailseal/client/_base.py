@@ -23,7 +23,11 @@ from trailseal.client.batching import Batcher, Failure, Item, Prepared
 from trailseal.client.deadletter import DeadLetterFile
 from trailseal.client.errors import ClientError, DeliveryError
 from trailseal.client.retry import RetryPolicy
-from trailseal.client.trust import TrustStore, default_trust_store_path
+from trailseal.client.trust import (
+    TrustStore,
+    default_dead_letter_path,
+    default_trust_store_path,
+)
 from trailseal.client.verify import KeySource
 from trailseal.core.canonical import canonicalize
 from trailseal.core.ids import IdGenerator
@@ -140,8 +144,8 @@ class FailureSink:
         with self._lock:
             self.failed += count
         log.error(
-            "%d event(s) could not be delivered and are lost (set dead_letter_path to keep "
-            "them): %s",
+            "%d event(s) could not be delivered and are lost (dead_letter_path=False "
+            "turned the dead-letter file off): %s",
             count,
             failures[0].describe(),
         )
@@ -187,7 +191,7 @@ class ClientBase:
         on_full: OnFull = "block",
         block_timeout: float | None = None,
         retry: RetryPolicy | None = None,
-        dead_letter_path: str | os.PathLike[str] | None = None,
+        dead_letter_path: str | os.PathLike[str] | Literal[False] | None = None,
         raise_on_error: bool = False,
         verifier_key: KeySource | None = None,
         trust_store: str | os.PathLike[str] | TrustStore | None = None,
@@ -214,6 +218,9 @@ class ClientBase:
         self.on_full: OnFull = on_full
         self.block_timeout = block_timeout
         self.retry = retry or RetryPolicy()
+        # None: the default file (nothing undeliverable is lost); False: no file at all.
+        if dead_letter_path is None:
+            dead_letter_path = default_dead_letter_path()
         self.dead_letter = DeadLetterFile(dead_letter_path) if dead_letter_path else None
         self.raise_on_error = raise_on_error
         self.verifier_key = verifier_key

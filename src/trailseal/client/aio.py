@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -139,7 +139,7 @@ class AsyncClient(ClientBase):
         on_full: OnFull = "block",
         block_timeout: float | None = None,
         retry: RetryPolicy | None = None,
-        dead_letter_path: str | os.PathLike[str] | None = None,
+        dead_letter_path: str | os.PathLike[str] | Literal[False] | None = None,
         raise_on_error: bool = False,
         verifier_key: KeySource | None = None,
         trust_store: str | os.PathLike[str] | TrustStore | None = None,

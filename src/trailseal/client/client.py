@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -138,7 +138,9 @@ class Client(ClientBase):
     ``stats().dropped``, log a warning), or ``"raise"`` (QueueFullError at once).
 
     Delivery: ``retry`` (a RetryPolicy) covers network errors, 408, 429 and 5xx, honouring
-    Retry-After. Events that still fail go to ``dead_letter_path`` (JSONL; see
+    Retry-After. Events that still fail go to ``dead_letter_path`` (JSONL; default
+    ``~/.local/state/trailseal/dead-letter.jsonl`` or ``$TRAILSEAL_DEAD_LETTER``; ``False``
+    turns it off; see
     ``replay_dead_letter``), or, with ``raise_on_error=True``, are raised as a
     DeliveryError by the next ``flush()`` or ``close()``. ``transport`` replaces httpx's
     (tests, proxies); after ``fork()`` a default transport is replaced, a custom one is
@@ -161,7 +163,7 @@ class Client(ClientBase):
         on_full: OnFull = "block",
         block_timeout: float | None = None,
         retry: RetryPolicy | None = None,
-        dead_letter_path: str | os.PathLike[str] | None = None,
+        dead_letter_path: str | os.PathLike[str] | Literal[False] | None = None,
         raise_on_error: bool = False,
         verifier_key: KeySource | None = None,
         trust_store: str | os.PathLike[str] | TrustStore | None = None,

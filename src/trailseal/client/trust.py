@@ -24,19 +24,29 @@ import orjson
 from trailseal.client._files import locked, replace_durably
 from trailseal.client.errors import ClientError
 
-__all__ = ["TrustStore", "default_trust_store_path"]
+__all__ = ["TrustStore", "default_dead_letter_path", "default_trust_store_path", "state_dir"]
 
 _VERSION = 1
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/trailseal`` (``~/.local/state/trailseal``)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "trailseal"
 
 
 def default_trust_store_path() -> Path:
     """``$TRAILSEAL_TRUST_STORE``, else ``$XDG_STATE_HOME/trailseal/checkpoints.json``
     (``~/.local/state/trailseal/checkpoints.json``)."""
     configured = os.environ.get("TRAILSEAL_TRUST_STORE")
-    if configured:
-        return Path(configured)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "trailseal" / "checkpoints.json"
+    return Path(configured) if configured else state_dir() / "checkpoints.json"
+
+
+def default_dead_letter_path() -> Path:
+    """``$TRAILSEAL_DEAD_LETTER``, else ``$XDG_STATE_HOME/trailseal/dead-letter.jsonl``: by
+    default nothing that could not be delivered is lost."""
+    configured = os.environ.get("TRAILSEAL_DEAD_LETTER")
+    return Path(configured) if configured else state_dir() / "dead-letter.jsonl"
 
 
 class TrustStore:
