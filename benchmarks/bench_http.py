@@ -700,32 +700,44 @@ class RawPool:
         ).encode()
 
     async def request(self, data: bytes) -> tuple[int, bytes]:
+        """Send one request and read its answer. A reused connection that the server
+        closed while idle (uvicorn's keep-alive timeout) fails before any answer byte;
+        like other clients, that case is retried once on a new connection."""
         async with self._slots:
             if self._idle:
                 reader, writer = self._idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self._host, self._port)
-            try:
-                writer.write(data)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length, keep = 0, True
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    name = name.strip().lower()
-                    if name == b"content-length":
-                        length = int(value)
-                    elif name == b"connection" and value.strip().lower() == b"close":
-                        keep = False
-                body = await reader.readexactly(length)
-            except BaseException:
-                writer.close()
-                raise
-            if keep:
-                self._idle.append((reader, writer))
-            else:
-                writer.close()
-            return status, body
+                try:
+                    return await self._exchange(reader, writer, data)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                        raise
+            reader, writer = await asyncio.open_connection(self._host, self._port)
+            return await self._exchange(reader, writer, data)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes
+    ) -> tuple[int, bytes]:
+        try:
+            writer.write(data)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length, keep = 0, True
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    keep = False
+            body = await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            raise
+        if keep:
+            self._idle.append((reader, writer))
+        else:
+            writer.close()
+        return status, body
 
     def close(self) -> None:
         for _, writer in self._idle:
