@@ -185,3 +185,28 @@ def test_async_accept_normal_path_commits_receipt(ledger: Ledger) -> None:
     future.result()
     stored = ledger.store.get_receipt(PROJECT, "r-2")
     assert stored is not None and stored.state == "committed"
+
+
+def test_content_hash_shortcut_equals_the_definition() -> None:
+    """An event sent in stored form takes the one-canonicalization path; its content hash
+    must be exactly the one the general path computes."""
+    from datetime import UTC, datetime
+
+    from trailseal.ledger.prepare import content_hash, prepare_incoming
+
+    stored_form = {
+        "id": "x-1",
+        "action": "a.b",
+        "actor": {"id": "é"},
+        "occurred_at": "2026-11-23T10:00:00.000000Z",
+        "metadata": {"n": 1.5},
+    }
+    for ext in (None, {"pangea": {"k": [1, "two"]}}):
+        fast = prepare_incoming(
+            stored_form, now=datetime.now(UTC), new_id=lambda: "unused", ext=ext
+        )
+        assert fast.content_hash == content_hash(stored_form, ext)
+    loose = dict(stored_form, occurred_at="2026-11-23T11:00:00+01:00")
+    slow = prepare_incoming(loose, now=datetime.now(UTC), new_id=lambda: "unused")
+    assert slow.content_hash == content_hash(loose)
+    assert slow.content_hash != content_hash(stored_form)

@@ -42,14 +42,27 @@ def content_hash(sent: Mapping[str, Any], ext: Mapping[str, Any] | None = None) 
 
 
 def prepare_event(
-    stored: Mapping[str, Any], *, sent_hash: bytes, ext: Mapping[str, Any] | None = None
+    stored: Mapping[str, Any],
+    *,
+    sent_hash: bytes | None,
+    ext: Mapping[str, Any] | None = None,
 ) -> PreparedEvent:
-    """``stored`` is the normalized event (id and occurred_at filled in)."""
+    """``stored`` is the normalized event (id and occurred_at filled in). ``sent_hash``
+    None means the event was sent in stored form already (what the SDK sends), so its
+    content hash comes from the canonical bytes computed here anyway: JCS of
+    ``{"event": e, "ext": x}`` is ``{"event":`` JCS(e) ``,"ext":`` JCS(x) ``}``."""
+    canonical = canonicalize(stored)
+    ext_bytes = canonicalize(ext) if ext is not None else None
+    if sent_hash is None:
+        body = b'{"event":' + canonical
+        if ext_bytes is not None:
+            body += b',"ext":' + ext_bytes
+        sent_hash = hashlib.sha256(body + b"}").digest()
     return PreparedEvent(
         event_id=stored["id"],
         event=stored,
-        canonical=canonicalize(stored),
-        ext=canonicalize(ext) if ext is not None else None,
+        canonical=canonical,
+        ext=ext_bytes,
         content_hash=sent_hash,
         occurred_at=stored["occurred_at"],
         columns=index_columns(stored),
@@ -70,6 +83,7 @@ def prepare_incoming(
     problem), normalize and prepare one event as a client sent it."""
     if not validated:
         validate_event(raw, limits)
-    return prepare_event(
-        normalize_event(raw, now=now, new_id=new_id), sent_hash=content_hash(raw, ext), ext=ext
-    )
+    stored = normalize_event(raw, now=now, new_id=new_id)
+    # Sent in stored form (id and normalized occurred_at present): one canonicalization.
+    sent_hash = None if stored == raw else content_hash(raw, ext)
+    return prepare_event(stored, sent_hash=sent_hash, ext=ext)
