@@ -86,6 +86,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/v1/receipts/{receipt_id}"): Access(("events:write", "events:read"), 200),
     ("GET", "/v1/events"): Access(("events:read",), 200),
     ("GET", "/v1/events/{event_id}"): Access(("events:read",), 200),
+    ("GET", "/v1/stream/events"): Access(("events:read",), 200),
     ("GET", "/v1/events/{event_id}/proof"): Access(READ_OR_VERIFY, 200),
     ("GET", "/v1/logs"): Access(READ_OR_VERIFY, 200),
     ("GET", "/v1/logs/{organization_id}"): Access(READ_OR_VERIFY, 200),
@@ -462,6 +463,16 @@ def _list_events(world: World, resource: Resource | None) -> Call:
     return Call("GET", f"/v1/events?limit=200&organization_id={organization}", marker=marker)
 
 
+def _live_stream(world: World, resource: Resource | None) -> Call:
+    """The live stream's catch-up (a plain client does not ask for text/event-stream, so
+    the answer ends): from the first position, like the listing, a filter not a resource."""
+    if resource is None:
+        return Call("GET", "/v1/stream/events?after=0")
+    organization = _organization(resource)
+    marker = world.own.events[organization]
+    return Call("GET", f"/v1/stream/events?after=0&organization_id={organization}", marker=marker)
+
+
 def _export_stream(world: World, resource: Resource | None) -> Call:
     """Like the listing: the project's events, or one organization's (a filter)."""
     if resource is None:
@@ -535,6 +546,12 @@ CASES: tuple[Case, ...] = (
         lambda w, r: _write(w, r, batch=True),
     ),
     Case("GET /v1/events", ("GET", "/v1/events"), (None, OWN_ACME, OWN_GLOBEX), _list_events),
+    Case(
+        "GET /v1/stream/events",
+        ("GET", "/v1/stream/events"),
+        (None, OWN_ACME, OWN_GLOBEX),
+        _live_stream,
+    ),
     Case(
         "POST /v1/verify",
         ("POST", "/v1/verify"),

@@ -23,6 +23,7 @@ from trailseal.server.errors import install_error_handlers
 from trailseal.server.metrics import BATCH_SIZE, COMMIT_SECONDS, EVENTS_INGESTED
 from trailseal.server.routes import events, keys, listing, logs, system, verify
 from trailseal.server.routes.exports import router as exports_router
+from trailseal.server.routes.stream import router as stream_router
 from trailseal.settings import Settings
 from trailseal.store.base import ProjectRow
 
@@ -89,5 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(verify.router)
     app.include_router(exports_router)
+    app.include_router(stream_router)
     mount_auditledge(app)
     return app

@@ -511,10 +511,12 @@ class _PostgresAppend:
     def insert_entries(self, entries: Sequence[NewEntry]) -> None:
         # Taking the project's commit counter row here (and holding it to COMMIT) orders
         # commit_seq by commit time across the project's logs; everything CPU-heavy of
-        # the batch is already done, so the hold is the insert and the commit.
+        # the batch is already done, so the hold is the insert and the commit. The
+        # pg_notify wakes the live streams of every server process; PostgreSQL delivers it
+        # at COMMIT (never for a rollback), and riding on this statement costs no round trip.
         counter = self._conn.execute(
             "UPDATE projects SET next_commit = next_commit + %s WHERE project = %s"
-            " RETURNING next_commit",
+            " RETURNING next_commit, pg_notify('trailseal_commits', project)",
             (len(entries), self._head.project),
         ).fetchone()
         if counter is None:
