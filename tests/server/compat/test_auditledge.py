@@ -6,7 +6,8 @@ the logged events (the same rules, written out in Python), totals and offset wal
 the brute-force list in the contract's order (newest ``timestamp`` first, ties in commit
 order), exports parsed back and compared with ``get``. Events logged through the façade are
 checked in the native API too: readable, proven against a signed checkpoint with the log's
-pinned verifier key, and verified server-side.
+pinned verifier key, verified server-side, and verified offline by ``trailseal verify``
+from an evidence pack.
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ import csv
 import io
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from auditledge import AuditLedge, AuditLedgeError
+from click.testing import CliRunner
 
 from tests.server.conftest import RunningServer
+from trailseal.cli.main import cli
 from trailseal.core.hashing import leaf_hash
 from trailseal.core.merkle import verify_inclusion
 from trailseal.core.verify import open_log_checkpoint
@@ -916,3 +921,36 @@ def starter_plan(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_usage_reports_the_configured_plan(starter_plan: None, server: RunningServer) -> None:
     client = _client(server, server.create_key("events:read"))
     assert client.usage()["plan"] == "starter"
+
+
+def test_facade_events_verify_offline_with_trailseal_verify(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """An evidence pack of the façade's events (native export job) passes ``trailseal
+    verify`` with the log's pinned key alone."""
+    client = _client(server, server.create_key(WRITE_READ_EXPORT))
+    for n in range(7):
+        client.log(
+            {
+                "actor": {"id": f"u{n}", "name": "Ann"},
+                "action": "invoice.paid" if n % 2 else "Rechnung bezahlt!",
+                "resource": {"type": "invoice", "id": f"inv-{n}"},
+                "organization_id": "acme",
+                "metadata": {"n": n},
+            }
+        )
+    with server.client(server.create_key("export")) as native:
+        job = native.post("/v1/exports", json={"format": "evidence"}).json()
+        deadline = time.monotonic() + 120
+        while job["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+            job = native.get(f"/v1/exports/{job['job_id']}").json()
+        assert job["status"] == "done", job
+        pack = tmp_path / "pack.zip"
+        pack.write_bytes(httpx.get(job["download_url"]).content)
+    with server.client() as admin:
+        key = admin.get("/v1/logs/acme").json()["verifier_key"]
+    result = CliRunner().invoke(cli, ["verify", str(pack), "--key", key])
+    assert result.exit_code == 0, result.output
+    assert "verified: 7 entries in 1 log(s)" in result.output
