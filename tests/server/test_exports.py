@@ -453,3 +453,24 @@ def test_cli_export_streams_and_runs_jobs(server: RunningServer, tmp_path: Path)
     assert result.exit_code == 2
     result = runner.invoke(cli, ["export", "--url", "http://127.0.0.1:9", "--api-key", key])
     assert result.exit_code == 3
+
+
+def test_abandoned_streams_free_their_workers(server: RunningServer) -> None:
+    """More abandoned multi-page streams than stream workers; a full export still runs."""
+    events = [{"action": "a.b", "actor": {"id": f"u{n}"}} for n in range(12_000)]
+    with server.client() as client:
+        for start in range(0, len(events), 1000):
+            answer = client.post("/v1/events/batch", json={"events": events[start : start + 1000]})
+            assert answer.status_code == 202, answer.text
+    key = server.create_key("export")
+    headers = {"Authorization": f"Bearer {key}"}
+    for _ in range(6):
+        with httpx.stream(
+            "GET", f"{server.url}/v1/exports/events.ndjson", headers=headers, timeout=30
+        ) as answer:
+            assert answer.status_code == 200
+            next(answer.iter_raw())
+    started = time.monotonic()
+    answer = _export(server, key, "ndjson")
+    assert answer.content.count(b"\n") == 12_000
+    assert time.monotonic() - started < 60

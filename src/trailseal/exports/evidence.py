@@ -2,7 +2,7 @@
 
 Constant memory whatever the selection's size: entries are read a page at a time
 (:func:`~trailseal.exports.selection.iter_log`), their inclusion proofs assembled a page at a
-time at the checkpoint's size (one tile read per page, ``Ledger.inclusion_proofs``), and
+time at the checkpoint's size (one tile read per page, :class:`ExportProofs`), and
 every file is streamed into the zip while its SHA-256 is taken. A zip member is written in
 one go, so while a log's proofs stream into the zip its entry lines go to a temporary file
 next to the output, copied in afterwards.
@@ -37,7 +37,7 @@ from trailseal.exports.pack import (
     proof_line,
     redacted_line,
 )
-from trailseal.exports.selection import PAGE_SIZE, Selection, iter_log
+from trailseal.exports.selection import PAGE_SIZE, ExportProofs, Selection, iter_log
 from trailseal.ledger.service import Ledger
 
 __all__ = ["PackSummary", "build_evidence_pack"]
@@ -138,6 +138,7 @@ def build_evidence_pack(
         "# them. INFORMATIONAL ONLY: verify with a key you obtained independently (see",
         "# README.txt), never with this file.",
     ]
+    proof_source = ExportProofs(store)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         writer = _PackWriter(archive, created_at)
         for log in selection.logs(store):
@@ -162,7 +163,7 @@ def build_evidence_pack(
                         below=checkpoint.size,
                         page=page,
                     ):
-                        paths = ledger.inclusion_proofs(
+                        paths = proof_source.inclusion_proofs(
                             project, log.log_id, [e.seq for e in entries], checkpoint.size
                         )
                         lines = []

@@ -27,8 +27,13 @@ directory can read the exports themselves anyway. Expired jobs (``ttl`` after th
 their files are deleted by a sweep that runs at most once a minute, on use.
 
 A process that dies mid-job leaves it ``queued``/``running``: a reader marks it failed when
-the recorded process is gone (same host) or the job has not been touched for
-``stale_after`` seconds (another host). Each running job is one daemon thread.
+the recorded process is gone (same host), when it has run without a sign of life (progress
+is written at least every page) for ``stale_after`` seconds, or has been queued longer than
+``ttl`` (another host).
+
+Jobs run on a :class:`WorkerPool`: a fixed set of long-lived daemon threads, not a thread
+per job, because store drivers keep a connection (and its page cache) per thread for the
+life of the process (SQLite's driver keeps each one it opens); fixed threads reuse theirs.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import contextlib
 import hmac
 import logging
 import os
+import queue
 import re
 import secrets
 import socket
@@ -52,7 +58,7 @@ import orjson
 
 from trailseal.errors import TrailsealError
 
-__all__ = ["EXTENSIONS", "ExportJob", "ExportJobs", "JobProgress", "JobWork"]
+__all__ = ["EXTENSIONS", "ExportJob", "ExportJobs", "JobProgress", "JobWork", "WorkerPool"]
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +73,35 @@ _JOB_ID = re.compile(r"exp_[a-z2-7]{26}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{43}")
 _SWEEP_EVERY: Final = 60.0
 _PROGRESS_EVERY: Final = 0.5  # seconds between job-file rewrites while running
-_QUEUE_HEARTBEAT: Final = 30.0
+
+
+class WorkerPool:
+    """A fixed set of daemon threads running submitted tasks, oldest first. ``on_start``
+    runs once on each thread before its first task (e.g. to set up its store connection)."""
+
+    def __init__(
+        self, workers: int, name: str, *, on_start: Callable[[], None] | None = None
+    ) -> None:
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._on_start = on_start
+        for number in range(workers):
+            threading.Thread(target=self._loop, name=f"{name}-{number}", daemon=True).start()
+
+    def submit(self, task: Callable[[], None]) -> None:
+        self._tasks.put(task)
+
+    def _loop(self) -> None:
+        if self._on_start is not None:
+            try:
+                self._on_start()
+            except Exception:
+                log.exception("export worker set-up failed; running without it")
+        while True:
+            task = self._tasks.get()
+            try:
+                task()
+            except Exception:
+                log.exception("export task failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +182,13 @@ class ExportJobs:
         max_running: int = 2,
         stale_after: float = 900.0,
         clock: Callable[[], float] = time.time,
+        on_worker_start: Callable[[], None] | None = None,
     ) -> None:
         self.directory = directory
         self.ttl = ttl
         self.stale_after = stale_after
         self._clock = clock
-        self._slots = threading.BoundedSemaphore(max_running)
+        self._pool = WorkerPool(max_running, "trailseal-export-job", on_start=on_worker_start)
         self._lock = threading.Lock()
         self._last_sweep = 0.0
         self._host = socket.gethostname()
@@ -223,9 +258,7 @@ class ExportJobs:
         )
         with self._lock:
             self._write(job)
-        threading.Thread(
-            target=self._run, args=(job_id, work), name=f"trailseal-{job_id}", daemon=True
-        ).start()
+        self._pool.submit(lambda: self._run(job_id, work))
         return job
 
     def get(self, job_id: str) -> ExportJob | None:
@@ -241,7 +274,8 @@ class ExportJobs:
             return None
         if job.status in ("queued", "running"):
             gone = job.host == self._host and not _pid_alive(job.pid)
-            if gone or now - job.updated_at > self.stale_after:
+            silent = job.status == "running" and now - job.updated_at > self.stale_after
+            if gone or silent or now - job.created_at > self.ttl:
                 job = (
                     self._update(
                         job_id,
@@ -287,44 +321,35 @@ class ExportJobs:
 
     # -- the runner ------------------------------------------------------------------------
     def _run(self, job_id: str, work: JobWork) -> None:
-        while not self._slots.acquire(timeout=_QUEUE_HEARTBEAT):
-            self._update(job_id)  # still queued, still alive
+        job = self._update(job_id, status="running")
+        if job is None:
+            return
+        final = self.result_path(job)
+        part = final.with_name(final.name + ".part")
         try:
-            job = self._update(job_id, status="running")
-            if job is None:
-                return
-            final = self.result_path(job)
-            part = final.with_name(final.name + ".part")
-            try:
-                written = work(part, JobProgress(self, job_id))
-                os.replace(part, final)
-            except Exception as exc:
-                with contextlib.suppress(FileNotFoundError):
-                    part.unlink()
-                if isinstance(exc, TrailsealError):
-                    message = str(exc)
-                else:
-                    log.exception("export job %s failed", job_id)
-                    message = "internal error while exporting (see the server log)"
-                now = self._clock()
-                self._update(
-                    job_id,
-                    status="failed",
-                    error=message,
-                    finished_at=now,
-                    expires_at=now + self.ttl,
-                )
-                return
+            written = work(part, JobProgress(self, job_id))
+            os.replace(part, final)
+        except Exception as exc:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+            if isinstance(exc, TrailsealError):
+                message = str(exc)
+            else:
+                log.exception("export job %s failed", job_id)
+                message = "internal error while exporting (see the server log)"
             now = self._clock()
-            current = self._read(job_id)
             self._update(
-                job_id,
-                status="done",
-                done=written,
-                total=written if current is None or current.total is None else current.total,
-                finished_at=now,
-                expires_at=now + self.ttl,
-                size_bytes=final.stat().st_size,
+                job_id, status="failed", error=message, finished_at=now, expires_at=now + self.ttl
             )
-        finally:
-            self._slots.release()
+            return
+        now = self._clock()
+        current = self._read(job_id)
+        self._update(
+            job_id,
+            status="done",
+            done=written,
+            total=written if current is None or current.total is None else current.total,
+            finished_at=now,
+            expires_at=now + self.ttl,
+            size_bytes=final.stat().st_size,
+        )

@@ -35,7 +35,7 @@ from trailseal.core.merkle import verify_inclusion
 from trailseal.core.schema import with_read_defaults
 from trailseal.core.verify import open_log_checkpoint
 from trailseal.errors import ValidationError, VerificationError
-from trailseal.exports.selection import PAGE_SIZE, Selection, iter_log
+from trailseal.exports.selection import PAGE_SIZE, ExportProofs, Selection, iter_log
 from trailseal.ledger.service import Ledger
 from trailseal.store.base import CheckpointRow, LogHead
 
@@ -71,6 +71,7 @@ class _LogSection:
     log: LogHead
     checkpoint: CheckpointRow | None
     verifier_key: str
+    proofs: ExportProofs
     signed: SignedCheckpoint | None = None
     events: int = 0
     failure: str | None = None
@@ -126,7 +127,7 @@ def _verify_section(ledger: Ledger, selection: Selection, section: _LogSection) 
     for entries in iter_log(
         ledger.store, project, selection.flt, log.log_id, below=checkpoint.size, page=PAGE_SIZE
     ):
-        proofs = ledger.inclusion_proofs(
+        proofs = section.proofs.inclusion_proofs(
             project, log.log_id, [e.seq for e in entries], checkpoint.size
         )
         for entry, proof in zip(entries, proofs, strict=True):
@@ -248,6 +249,7 @@ def build_pdf_report(
     total = selection.count(store)
     listed = total <= MAX_REPORT_EVENTS
     sections: list[_LogSection] = []
+    proofs = ExportProofs(store)
     logs = selection.logs(store)
     for log in logs:
         if not store.query_entries(
@@ -258,6 +260,7 @@ def build_pdf_report(
             log,
             ledger.checkpoint(selection.project, log.log_id),
             ledger.verifier_key(selection.project, log),
+            proofs,
         )
         sections.append(section)
         if listed:

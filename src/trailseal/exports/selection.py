@@ -9,21 +9,56 @@ Two walks, both on ``Store.query_entries`` so an export matches exactly what
   commit-order positions guarantee no entry below the bound is skipped.
 - :func:`iter_log`: one log's matches in seq order, below a checkpoint size (what evidence
   packs and reports prove against that checkpoint).
+
+Their inclusion proofs come from :class:`ExportProofs`, a tile reader of the export's own
+with a small cache, not the ledger's shared one: a pack of a million entries reads
+thousands of leaf tiles once each, which would fill the shared cache (≈150 MB at its 4096
+tiles) and evict the tiles that serve single proofs. Entries arrive in seq order, so the
+few upper-level tiles every proof shares stay in a small cache anyway.
+
+:func:`use_small_page_cache` is for the threads that run exports: a scan reads each page
+once, so SQLite's 64 MiB page cache per connection buys nothing there and would stay
+resident for the life of the process (its driver keeps a connection per thread).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from trailseal.core.merkle import inclusion_nodes
+from trailseal.ledger.proofs import TileReader
 from trailseal.query import EventFilter
 from trailseal.store.base import LogHead, Store, StoredEntry
 
-__all__ = ["PAGE_SIZE", "Selection", "iter_log", "iter_selection"]
+__all__ = [
+    "PAGE_SIZE",
+    "ExportProofs",
+    "Selection",
+    "iter_log",
+    "iter_selection",
+    "use_small_page_cache",
+]
 
 #: Rows per query: a few MB of entries at most, few enough round trips to stay fast.
 PAGE_SIZE: Final = 2000
+#: Full tiles an export keeps: a page's leaf tiles (2000 / 256) and every upper level.
+_EXPORT_TILES: Final = 64
+#: SQLite page cache of an export thread's connection, in KiB.
+_EXPORT_PAGE_CACHE_KIB: Final = 4096
+
+
+def use_small_page_cache(store: Store) -> None:
+    """Give the calling thread's SQLite connection a small page cache (module docstring);
+    a no-op on other drivers. Call it once on each thread that runs exports."""
+    if store.kind != "sqlite":
+        return
+    # The driver's per-thread connection is not part of the Store protocol; this is the one
+    # place that reaches for it (a "bulk read" hint on the protocol would replace it).
+    connection = getattr(store, "_conn", None)
+    if callable(connection):
+        connection().execute(f"PRAGMA cache_size = -{_EXPORT_PAGE_CACHE_KIB}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +131,18 @@ def iter_log(
         if len(rows) < page or len(kept) < len(rows):
             return
         after = rows[-1][0]
+
+
+class ExportProofs:
+    """Inclusion proofs for one export (module docstring: why a reader of its own)."""
+
+    def __init__(self, store: Store, *, cached_tiles: int = _EXPORT_TILES) -> None:
+        self._tiles = TileReader(store, cached_tiles=cached_tiles)
+
+    def inclusion_proofs(
+        self, project: str, log_id: str, seqs: Sequence[int], size: int
+    ) -> list[list[bytes]]:
+        """The proofs of entries ``seqs`` in the tree of ``size`` leaves (each seq below
+        ``size``: the callers read only entries below their checkpoint's size)."""
+        plans = [inclusion_nodes(seq, size) for seq in seqs]
+        return self._tiles.assemble(project, log_id, plans, size)

@@ -6,13 +6,16 @@ The filters are those of ``GET /v1/events`` (the same :func:`build_filter` and
 organization exports only that organization. Streams read the store a page at a time in a
 worker thread and never hold the selection in memory. Jobs run in the server process that
 accepted them and write under ``<data dir>/exports`` (see :mod:`trailseal.exports.jobs`).
+Per process, at most 4 streams and 2 jobs read the store at once; more wait their turn.
 ``TRAILSEAL_EXPORT_TTL`` (seconds, default 86400) is how long a finished job's link works.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,8 +27,8 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from trailseal.core.schema import format_timestamp
 from trailseal.exports.formats import MEDIA_TYPES, StreamFormat, export_chunks
-from trailseal.exports.jobs import ExportJob, ExportJobs, JobProgress, JobWork
-from trailseal.exports.selection import Selection, iter_selection
+from trailseal.exports.jobs import ExportJob, ExportJobs, JobProgress, JobWork, WorkerPool
+from trailseal.exports.selection import Selection, iter_selection, use_small_page_cache
 from trailseal.runtime import now_text
 from trailseal.server.auth import Principal, not_found
 from trailseal.server.context import AppContext, Exporter, context
@@ -36,6 +39,9 @@ from trailseal.server.routes.listing import build_filter, resolve_logs
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 
 JobFormat = Literal["csv", "json", "ndjson", "pdf", "evidence"]
+#: Streams and jobs read on these few threads per process (see _pumped).
+STREAM_WORKERS = 4
+JOB_WORKERS = 2
 _jobs_lock = threading.Lock()
 
 
@@ -110,6 +116,69 @@ def _selection(ctx: AppContext, principal: Principal, filters: ExportFilters) ->
     )
 
 
+_END: Any = object()
+_WAIT: Any = object()
+
+
+async def _pumped(chunks: Iterator[bytes], pool: WorkerPool) -> AsyncIterator[bytes]:
+    """``chunks`` produced on one thread of the export pool, handed over through a small
+    queue.
+
+    Why not Starlette's thread pool: each of its threads has its own store connection
+    (kept for the life of the process, SQLite with a 64 MiB page cache each), and one
+    stream's pages would visit many of them. The pool's few threads keep small-cache
+    connections; the queue bounds what is buffered; a client that goes away stops the
+    producer. With every pool thread busy, a new stream waits for one."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def produce() -> None:
+        item: Any = _END
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        handoff.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the response, which ends the stream
+            item = exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def take() -> Any:
+        # A bounded wait: a cancelled request is only told once this returns.
+        try:
+            return handoff.get(timeout=1.0)
+        except queue.Empty:
+            return _WAIT
+
+    pool.submit(produce)
+    try:
+        while True:
+            item = await run_in_threadpool(take)
+            if item is _WAIT:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 class _Organizations:
     """log id -> organization, looked up once per log."""
 
@@ -150,10 +219,10 @@ async def stream_events(
         _Organizations(ctx, principal.project),
         excel=excel,
     )
+    _, streams = _pools(request)
     stamp = now_text()[:19].replace(":", "").replace("-", "")
-    # A sync iterator: Starlette pulls each chunk in a worker thread (one store page each).
     return StreamingResponse(
-        chunks,
+        _pumped(chunks, streams),
         media_type=MEDIA_TYPES[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="trailseal-events-{stamp}.{fmt}"',
@@ -162,16 +231,31 @@ async def stream_events(
     )
 
 
-def _jobs(request: Request) -> ExportJobs:
+def _pools(request: Request) -> tuple[ExportJobs, WorkerPool]:
+    """The app's export jobs and stream workers, made on first use."""
     state = request.app.state
     with _jobs_lock:
-        jobs: ExportJobs | None = getattr(state, "export_jobs", None)
-        if jobs is None:
+        found: tuple[ExportJobs, WorkerPool] | None = getattr(state, "exports", None)
+        if found is None:
             ctx = context(request)
             ttl = float(os.environ.get("TRAILSEAL_EXPORT_TTL") or 86_400)
-            jobs = ExportJobs(Path(ctx.settings.data_dir) / "exports", ttl=ttl)
-            state.export_jobs = jobs
-        return jobs
+
+            def small_cache() -> None:
+                use_small_page_cache(ctx.store)
+
+            jobs = ExportJobs(
+                Path(ctx.settings.data_dir) / "exports",
+                ttl=ttl,
+                max_running=JOB_WORKERS,
+                on_worker_start=small_cache,
+            )
+            streams = WorkerPool(STREAM_WORKERS, "trailseal-export-stream", on_start=small_cache)
+            found = state.exports = (jobs, streams)
+        return found
+
+
+def _jobs(request: Request) -> ExportJobs:
+    return _pools(request)[0]
 
 
 def _time(value: float | None) -> str | None:
