@@ -6,6 +6,8 @@ from __future__ import annotations
 import click
 
 from trailseal import __version__
+from trailseal.cli.checkpoint import checkpoint
+from trailseal.cli.events import log, query, tail
 from trailseal.cli.export import export
 from trailseal.cli.keys import keys
 from trailseal.cli.serve import serve
@@ -30,6 +32,10 @@ cli.add_command(serve)
 cli.add_command(keys)
 cli.add_command(export)
 cli.add_command(verify)
+cli.add_command(log)
+cli.add_command(query)
+cli.add_command(tail)
+cli.add_command(checkpoint)
 
 
 def main() -> None:

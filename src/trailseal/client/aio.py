@@ -48,6 +48,7 @@ from trailseal.client.models import (
 )
 from trailseal.client.protocol import Call, Op, Reply, Sleep
 from trailseal.client.retry import RetryPolicy
+from trailseal.client.stream import STREAM_PATH, EventStream, stream_filters
 from trailseal.client.trust import TrustStore
 from trailseal.client.verify import KeySource
 from trailseal.client.verify import verify_event as verify_op
@@ -526,6 +527,51 @@ class AsyncClient(ClientBase):
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    async def stream_events(
+        self,
+        *,
+        after: str | int | None = None,
+        limit: int | None = None,
+        heartbeat: float | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[StoredEvent]:
+        """Follow new events live; see ``Client.stream_events``."""
+        stream = EventStream(
+            stream_filters(filters),
+            after=after,
+            limit=limit,
+            heartbeat=heartbeat,
+            policy=retry or self.retry,
+            rng=self._rng,
+        )
+        timeout = httpx.Timeout(self.timeout, read=stream.read_timeout)
+        while not stream.done():
+            params, headers = stream.request()
+            try:
+                async with self._http().stream(
+                    "GET", STREAM_PATH, params=params, headers=headers, timeout=timeout
+                ) as response:
+                    if response.status_code != 200:
+                        reply = Reply(
+                            response.status_code,
+                            await response.aread(),
+                            response.headers.get("retry-after"),
+                            time.time(),
+                        )
+                        delay = stream.refused(reply)
+                    else:
+                        async for line in response.aiter_lines():
+                            event = stream.feed(line)
+                            if event is not None:
+                                yield event
+                                if stream.done():
+                                    return
+                        delay = stream.ended()
+            except httpx.RequestError as exc:  # refused, reset, timed out (silent)
+                delay = stream.lost(f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(delay)
 
     async def verify_event(
         self,

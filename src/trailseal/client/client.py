@@ -56,6 +56,7 @@ from trailseal.client.models import (
 )
 from trailseal.client.protocol import Call, Op, Reply, Sleep
 from trailseal.client.retry import RetryPolicy
+from trailseal.client.stream import STREAM_PATH, EventStream, stream_filters
 from trailseal.client.trust import TrustStore
 from trailseal.client.verify import KeySource
 from trailseal.client.verify import verify_event as verify_op
@@ -579,6 +580,62 @@ class Client(ClientBase):
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    def stream_events(
+        self,
+        *,
+        after: str | int | None = None,
+        limit: int | None = None,
+        heartbeat: float | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> Iterator[StoredEvent]:
+        """Follow new events matching ``filters`` (those of ``list_events``) live, over
+        Server-Sent Events (``GET /v1/stream/events``), in commit order, until the caller
+        stops iterating (or ``limit`` events came).
+
+        Starts at the newest commit, or after stream position ``after`` (an event's
+        ``raw["position"]``; ``0`` replays everything first). A broken or silent
+        connection is resumed with ``Last-Event-ID`` after the backoff of ``retry``
+        (default: the client's policy), so no event is skipped or yielded twice; consecutive
+        failures beyond its ``max_attempts`` raise TransportError, a refusal (401, 403,
+        404, 422) raises ApiError at once. ``heartbeat`` asks the server for heartbeats
+        that often (seconds, ≤ 15); silence for twice that plus 5 s counts as a dead
+        connection. See :mod:`trailseal.client.stream`."""
+        stream = EventStream(
+            stream_filters(filters),
+            after=after,
+            limit=limit,
+            heartbeat=heartbeat,
+            policy=retry or self.retry,
+            rng=self._rng,
+        )
+        timeout = httpx.Timeout(self.timeout, read=stream.read_timeout)
+        while not stream.done():
+            params, headers = stream.request()
+            try:
+                with self._http().stream(
+                    "GET", STREAM_PATH, params=params, headers=headers, timeout=timeout
+                ) as response:
+                    if response.status_code != 200:
+                        reply = Reply(
+                            response.status_code,
+                            response.read(),
+                            response.headers.get("retry-after"),
+                            time.time(),
+                        )
+                        delay = stream.refused(reply)
+                    else:
+                        for line in response.iter_lines():
+                            event = stream.feed(line)
+                            if event is not None:
+                                yield event
+                                if stream.done():
+                                    return
+                        delay = stream.ended()
+            except httpx.RequestError as exc:  # refused, reset, timed out (silent)
+                delay = stream.lost(f"{type(exc).__name__}: {exc}")
+            time.sleep(delay)
 
     # -- verification and the dead letter ----------------------------------------------------
 
