@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ __all__ = ["Ledger", "LedgerConfig"]
 log = logging.getLogger(__name__)
 
 DEFAULT_ORGANIZATION = "default"
+# How long a process trusts its cached (organization -> log) mapping. A log retired by
+# another process is still appended to for at most this long; retiring through this
+# process forgets it at once.
+_HEAD_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,7 @@ class Ledger:
         )
         self._drain_lock = threading.Lock()
         self.tiles = TileReader(store)
+        self._heads: dict[tuple[str, str], tuple[float, LogHead]] = {}
         self._ids = IdGenerator(lambda: int(self._now().timestamp() * 1000), random)
         self._ids_lock = threading.Lock()
 
@@ -126,6 +132,10 @@ class Ledger:
         loaded here, outside any append transaction (loading may write the project's
         first key, which must not nest inside the append)."""
         organization = organization or DEFAULT_ORGANIZATION
+        key = (project, organization)
+        cached = self._heads.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _HEAD_CACHE_SECONDS:
+            return cached[1]  # only its log id and origin are used: both immutable
         found = self.store.find_log(project, organization)
         if found is None:
             log_id = new_log_id(self._random(16))
@@ -137,7 +147,12 @@ class Ledger:
                 now=self.now_text(),
             )
         self.log_keys(project, found.origin)
+        self._heads[key] = (time.monotonic(), found)
         return found
+
+    def forget_log(self, project: str, organization: str) -> None:
+        """Drop a cached log head (after retiring an organization's log)."""
+        self._heads.pop((project, organization), None)
 
     # -- appends -------------------------------------------------------------------------
     def append(

@@ -8,15 +8,16 @@ organization the key is not bound to answers 404, so existence is never revealed
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from trailseal.apikeys import has_scope, hash_secret, looks_like_key, same_hash
 from trailseal.server.errors import ApiError
-from trailseal.store.base import Store
+from trailseal.store.base import ApiKeyRow, Store
 
-__all__ = ["Principal", "authenticate", "not_found", "require_any_scope"]
+__all__ = ["KeyCache", "Principal", "authenticate", "not_found", "require_any_scope"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,34 @@ def _unauthorized(message: str) -> ApiError:
     )
 
 
-def authenticate(request: Request, store: Store) -> Principal:
+class KeyCache:
+    """Recently seen API keys of this process, by hash, for ``ttl`` seconds: a sync
+    request at 500/s should not pay a database read for its key every time. A revocation
+    through this process takes effect at once (:meth:`forget`); through another process or
+    the CLI, within ``ttl``."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._rows: dict[bytes, tuple[float, ApiKeyRow]] = {}
+
+    def get(self, digest: bytes) -> ApiKeyRow | None:
+        found = self._rows.get(digest)
+        if found is None or time.monotonic() - found[0] > self.ttl:
+            return None
+        return found[1]
+
+    def put(self, row: ApiKeyRow) -> None:
+        if len(self._rows) > 10_000:
+            self._rows.clear()
+        self._rows[row.key_hash] = (time.monotonic(), row)
+
+    def forget(self, key_id: str) -> None:
+        for digest, (_, row) in list(self._rows.items()):
+            if row.key_id == key_id:
+                self._rows.pop(digest, None)
+
+
+def authenticate(request: Request, store: Store, cache: KeyCache | None = None) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     secret = secret.strip()
@@ -49,7 +77,11 @@ def authenticate(request: Request, store: Store) -> Principal:
     if not looks_like_key(secret):
         raise _unauthorized("unknown API key")
     digest = hash_secret(secret)
-    row = store.find_api_key(digest)
+    row = cache.get(digest) if cache is not None else None
+    if row is None:
+        row = store.find_api_key(digest)
+        if row is not None and row.revoked_at is None and cache is not None:
+            cache.put(row)
     if row is None or not same_hash(row.key_hash, digest) or row.revoked_at is not None:
         raise _unauthorized("unknown or revoked API key")
     return Principal(row.project, row.key_id, row.scopes, row.organization)

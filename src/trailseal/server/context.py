@@ -4,14 +4,14 @@ principal (FastAPI dependencies, one per scope)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from trailseal.ledger.service import Ledger
-from trailseal.server.auth import Principal, authenticate, require_any_scope
+from trailseal.server.auth import KeyCache, Principal, authenticate, require_any_scope
 from trailseal.settings import Settings
 from trailseal.store.base import Store
 
@@ -36,6 +36,7 @@ class AppContext:
     settings: Settings
     store: Store
     ledger: Ledger
+    keys: KeyCache = field(default_factory=KeyCache)
 
 
 def context(request: Request) -> AppContext:
@@ -54,7 +55,7 @@ def principal_with_any(*scopes: str) -> Callable[[Request], object]:
 
     async def dependency(request: Request) -> Principal:
         ctx = context(request)
-        principal = await run_in_threadpool(authenticate, request, ctx.store)
+        principal = await run_in_threadpool(authenticate, request, ctx.store, ctx.keys)
         require_any_scope(principal, scopes)
         return principal
 

@@ -14,6 +14,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from trailseal.errors import ValidationError, VerificationError
@@ -114,6 +115,13 @@ async def _http(_: Request, exc: Exception) -> Response:
     )
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client hung up (timed out) mid-request: nobody reads the answer, and a traceback
+    # per abandoned request would turn an overload into a logging storm.
+    log.debug("client disconnected during %s %s", request.method, request.url.path)
+    return _json(400, error_body("client_disconnected", "the client closed the connection"))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _json(500, error_body("internal", "internal server error"))
@@ -127,4 +135,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OverloadedError, _overloaded)
     app.add_exception_handler(VerificationError, _verification)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

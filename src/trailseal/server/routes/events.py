@@ -214,7 +214,9 @@ async def log_batch(request: Request, principal: EventsWriter) -> Response:
     ctx = context(request)
     body = await read_json_body(request, limit=DEFAULT_LIMITS.max_batch_bytes + 64 * 1024)
     raws = body.get("events") if isinstance(body, dict) else body
-    problems = validate_batch(raws, DEFAULT_LIMITS)
+    # Validation and preparation are CPU work for a whole batch: off the event loop, so
+    # sync requests, queries and health checks are not held up behind it.
+    problems = await run_in_threadpool(validate_batch, raws, DEFAULT_LIMITS)
     if problems:
         first = problems[0]
         raise ApiError(
@@ -230,7 +232,7 @@ async def log_batch(request: Request, principal: EventsWriter) -> Response:
     groups: dict[str, list[int]] = {}
     for index, raw in enumerate(raws):
         groups.setdefault(_organization(principal, raw.get("organization_id")), []).append(index)
-    events = _prepare(ctx, raws, request.headers.get("idempotency-key"))
+    events = await run_in_threadpool(_prepare, ctx, raws, request.headers.get("idempotency-key"))
     sync = _sync_requested(request)
     try:
         if len(groups) > 1:

@@ -83,7 +83,9 @@ async def revoke_key(key_id: str, request: Request, principal: Admin) -> Respons
         row = rows.get(key_id)
         if row is None or principal.organization not in (None, row.organization):
             return False
-        return ctx.store.revoke_api_key(principal.project, key_id, now_text())
+        revoked = ctx.store.revoke_api_key(principal.project, key_id, now_text())
+        ctx.keys.forget(key_id)  # after the revocation: effective at once in this process
+        return revoked
 
     if not await run_in_threadpool(revoke):
         raise not_found("API key")
