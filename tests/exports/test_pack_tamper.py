@@ -292,3 +292,20 @@ def test_a_pack_of_a_filtered_selection_is_not_a_whole_log(tmp_path: Path) -> No
     finally:
         ledger.close()
         store.close()
+
+
+def test_a_log_moved_under_another_log_id_fails(pack: Pack, tmp_path: Path) -> None:
+    real = pack.logs["acme"]
+    fake = "a" * 26
+    members = {name.replace(real, fake): data for name, data in pack.members.items()}
+    manifest = orjson.loads(members["manifest.json"])
+    manifest["files"] = {k.replace(real, fake): v for k, v in manifest["files"].items()}
+    for log in manifest["logs"]:
+        log["log_id"] = fake if log["log_id"] == real else log["log_id"]
+    members["manifest.json"] = manifest_bytes(manifest)
+    out = tmp_path / "moved.zip"
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    error = _fails(out, pack.keys)
+    assert error.item == f"logs/{fake}/checkpoint.txt" and real in error.message

@@ -387,6 +387,8 @@ def _check_log(
     except VerificationError as exc:
         raise _fail(cp_name, f"does not verify with the pinned key: {exc.message}") from exc
     body = signed.checkpoint
+    if not body.origin.endswith(f"/log/{log_id}"):  # origins are <host>/log/<log id> (§2)
+        raise _fail(cp_name, f"is the checkpoint of log {body.origin!r}, not of log {log_id}")
     count = redacted = 0
     first: int | None = None
     last: int | None = None
