@@ -150,9 +150,12 @@ class Ledger:
         self._heads[key] = (time.monotonic(), found)
         return found
 
-    def forget_log(self, project: str, organization: str) -> None:
-        """Drop a cached log head (after retiring an organization's log)."""
+    def retire_organization(self, project: str, organization: str) -> bool:
+        """Retire the organization's live log; its next event opens a new log (a new
+        origin). Other processes notice within their log-head cache time (5 s)."""
+        retired = self.store.delete_log(project, organization, self.now_text())
         self._heads.pop((project, organization), None)
+        return retired
 
     # -- appends -------------------------------------------------------------------------
     def append(

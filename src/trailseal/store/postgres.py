@@ -61,11 +61,11 @@ SELECT %(project)s, %(log_id)s, u.seq, u.event_id, u.entry, u.leaf_hash, u.chain
     u.content_hash, u.received_at, u.occurred_at, u.action, u.actor_id, u.actor_type,
     u.actor_name, u.resource_type, u.resource_id, u.target_ids, u.outcome, u.tags,
     to_tsvector('simple', u.body), %(first_commit)s + u.ord - 1
-FROM unnest(%(seq)s::bigint[], %(event_id)s::text[], %(entry)s::bytea[], %(leaf_hash)s::bytea[],
-    %(chain_hash)s::bytea[], %(content_hash)s::bytea[], %(received_at)s::text[],
-    %(occurred_at)s::text[], %(action)s::text[], %(actor_id)s::text[], %(actor_type)s::text[],
-    %(actor_name)s::text[], %(resource_type)s::text[], %(resource_id)s::text[],
-    %(target_ids)s::text[], %(outcome)s::text[], %(tags)s::text[], %(body)s::text[])
+FROM unnest(%(seq)b::bigint[], %(event_id)b::text[], %(entry)b::bytea[], %(leaf_hash)b::bytea[],
+    %(chain_hash)b::bytea[], %(content_hash)b::bytea[], %(received_at)b::text[],
+    %(occurred_at)b::text[], %(action)b::text[], %(actor_id)b::text[], %(actor_type)b::text[],
+    %(actor_name)b::text[], %(resource_type)b::text[], %(resource_id)b::text[],
+    %(target_ids)b::text[], %(outcome)b::text[], %(tags)b::text[], %(body)b::text[])
     WITH ORDINALITY
     AS u(seq, event_id, entry, leaf_hash, chain_hash, content_hash, received_at, occurred_at,
          action, actor_id, actor_type, actor_name, resource_type, resource_id, target_ids,
@@ -85,7 +85,9 @@ class PostgresStore:
             min_size=min_size,
             max_size=max_size,
             open=True,
-            kwargs={"autocommit": False},
+            # Single-statement reads run in autocommit (one round trip, not BEGIN/COMMIT
+            # around it); every write goes through _tx, an explicit transaction.
+            kwargs={"autocommit": True},
             name="trailseal",
         )
 
@@ -95,11 +97,11 @@ class PostgresStore:
             yield conn
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        with self._tx() as conn:
+        with self._pool.connection() as conn:
             return conn.execute(sql, params).fetchone()
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._tx() as conn:
+        with self._pool.connection() as conn:
             return conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
@@ -631,11 +633,13 @@ def _read_tiles(
 ) -> dict[TileKey, bytes]:
     if not keys:
         return {}
+    # One index probe per key: a plain join lets the planner scan the whole log's tiles
+    # when statistics are stale; LIMIT 1 keeps the lateral subquery from being flattened.
     rows = conn.execute(
-        "SELECT t.level, t.idx, t.hashes FROM tiles t"
-        " JOIN unnest(%s::integer[], %s::bigint[]) AS k(level, idx)"
-        " ON t.level = k.level AND t.idx = k.idx"
-        " WHERE t.project = %s AND t.log_id = %s",
+        "SELECT k.level, k.idx, t.hashes"
+        " FROM unnest(%s::integer[], %s::bigint[]) AS k(level, idx)"
+        " CROSS JOIN LATERAL (SELECT hashes FROM tiles WHERE project = %s AND log_id = %s"
+        " AND level = k.level AND idx = k.idx LIMIT 1) AS t",
         ([k[0] for k in keys], [k[1] for k in keys], project, log_id),
     ).fetchall()
     return {(int(level), int(idx)): bytes(data) for level, idx, data in rows}
