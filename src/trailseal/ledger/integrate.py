@@ -9,13 +9,13 @@ through the transaction, so it commits or vanishes as one.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from trailseal.core.checkpoint import Checkpoint
-from trailseal.core.entry import entry_bytes_from_canonical
-from trailseal.core.hashing import chain_hash, leaf_hash
+from trailseal.core.entry import EntryAssembler
 from trailseal.core.merkle import CompactRange
 from trailseal.core.tiles import tile_updates
 from trailseal.errors import TrailsealError
@@ -51,7 +51,7 @@ class IdempotencyConflict(TrailsealError):
         self.batch = batch
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per event on the hot path, frozen init is slower
 class AppendResult:
     event_id: str
     log_id: str
@@ -158,19 +158,15 @@ def integrate(
     committed: list[CommittedEntry] = []
     placed: dict[str, tuple[int, bytes, bytes, bytes]] = {}
     origin = head.origin
+    assemble = EntryAssembler(origin, received_at).entry
+    sha256 = hashlib.sha256
     for fate in fates:
         if isinstance(fate, IdempotencyConflict):
             continue
         for event in fate:
-            data = entry_bytes_from_canonical(
-                origin=origin,
-                seq=seq,
-                received_at=received_at,
-                event=event.canonical,
-                ext=event.ext,
-            )
-            leaf = leaf_hash(data)
-            link = chain_hash(previous, leaf)
+            data = assemble(seq, event.canonical, event.ext)
+            leaf = sha256(b"\x00" + data).digest()  # leaf_hash, inlined on the hot path
+            link = sha256(previous + leaf).digest()  # chain_hash
             placed[event.event_id] = (seq, leaf, previous, link)
             new_entries.append(
                 NewEntry(
@@ -186,7 +182,8 @@ def integrate(
                     event.search_text,
                 )
             )
-            committed.append(CommittedEntry(seq, data, leaf, event))
+            if hooks:
+                committed.append(CommittedEntry(seq, data, leaf, event))
             previous = link
             seq += 1
 

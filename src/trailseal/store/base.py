@@ -90,7 +90,7 @@ class LogHead:
     created_at: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per event inside the append lock
 class NewEntry:
     """An entry as the ledger writes it; the columns after ``content_hash`` are derived
     from the entry bytes so queries need not parse them."""
