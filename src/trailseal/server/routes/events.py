@@ -8,6 +8,7 @@ Async mode answers 202 with a receipt once the events are durable (§6).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import uuid
@@ -143,10 +144,9 @@ async def _append_async(
         ctx.ledger.accept, principal.project, organization, events, receipt_id=receipt_id
     )
     if future is not None:
-        await asyncio.wrap_future(future)  # committed: durable (the normal, fast path)
-        stored = await run_in_threadpool(ctx.store.get_receipt, principal.project, receipt_id)
-        if stored is not None:
-            receipt = stored
+        # Resolved only after the commit that also wrote the receipt as committed.
+        await asyncio.wrap_future(future)
+        receipt = dataclasses.replace(receipt, state="committed")
     return receipt_view(receipt)
 
 
