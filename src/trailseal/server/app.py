@@ -18,6 +18,7 @@ from fastapi.responses import ORJSONResponse
 from trailseal import __version__
 from trailseal.runtime import DEFAULT_PROJECT, now_text, open_ledger, open_store
 from trailseal.server.compat.auditledge import mount as mount_auditledge
+from trailseal.server.compat.fact0 import mount as mount_fact0
 from trailseal.server.context import AppContext
 from trailseal.server.errors import install_error_handlers
 from trailseal.server.metrics import BATCH_SIZE, COMMIT_SECONDS, EVENTS_INGESTED
@@ -92,4 +93,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exports_router)
     app.include_router(stream_router)
     mount_auditledge(app)
+    mount_fact0(app)
     return app
