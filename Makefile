@@ -7,6 +7,21 @@ PORT   ?= 8080
 
 .PHONY: serve test lint typecheck unit bench clean
 
+# System tools the suite uses: pdftoppm/pdftotext (poppler-utils) render the PDF report in
+# tests. PostgreSQL 15 comes with the machine; the suite starts its own throwaway server.
+SYSTEM_STAMP := $(VENV)/.system
+
+$(SYSTEM_STAMP):
+	@mkdir -p $(VENV)
+	@if ! command -v pdftoppm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; \
+	  else \
+	    echo "pdftoppm is missing: install Debian's poppler-utils (sudo apt-get install poppler-utils)" >&2; exit 1; \
+	  fi; \
+	fi
+	touch $(SYSTEM_STAMP)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -23,7 +38,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(SYSTEM_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
