@@ -161,11 +161,17 @@ def _row(view: dict[str, Any]) -> list[str]:
 
 
 def _table(views: list[dict[str, Any]]) -> Table:
-    table = Table("occurred", "organization", "seq", "actor", "action", "resource", "outcome")
-    table.add_column("id", no_wrap=True, overflow="fold")
+    table = Table()
+    for name in ("occurred", "organization", "seq", "actor", "action", "resource", "outcome", "id"):
+        table.add_column(name, overflow="fold")  # long ids wrap rather than vanish in "…"
     for view in views:
         table.add_row(*_row(view))
     return table
+
+
+def _console() -> Console:
+    """stdout; a file or pipe gets a wide table instead of rich's default 80 columns."""
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
 
 
 @click.command()
@@ -216,7 +222,7 @@ def query(
     elif as_json:
         click.echo(json.dumps({"events": views, "next_cursor": next_cursor}))
     else:
-        Console(file=sys.stdout).print(_table(views))
+        _console().print(_table(views))
         click.echo(f"{len(views)} event(s)", err=True)
     if next_cursor is not None and not ndjson and not as_json:
         click.echo(f"more: --cursor {next_cursor}", err=True)
@@ -266,14 +272,15 @@ def tail(
     if after is not None and from_start:
         _fail("--after and --from-start exclude each other")
     filters = filter_kwargs(values)
-    # Following is long-lived: ride out a server restart (minutes), not just a blip.
-    client = open_client(
-        url, api_key, retry=RetryPolicy(max_attempts=60, initial_backoff=0.5, max_backoff=10.0)
-    )
+    client = open_client(url, api_key)
     start = "0" if from_start else after
+    # Following is long-lived: once it runs, ride out a server restart (minutes), not just
+    # a blip; but a wrong URL, key or filter should fail at once, so ask once first.
+    patient = RetryPolicy(max_attempts=60, initial_backoff=0.5, max_backoff=10.0)
     with client, reported_failures(url):
+        client.list_events(limit=1, **filters)
         try:
-            for event in client.stream_events(after=start, limit=count, **filters):
+            for event in client.stream_events(after=start, limit=count, retry=patient, **filters):
                 view = dict(event.raw)
                 click.echo(json.dumps(view) if ndjson else _line(view))
         except KeyboardInterrupt:
