@@ -92,6 +92,9 @@ from trailseal.core.entry import (
     Entry as Entry,
 )
 from trailseal.core.entry import (
+    EntryAssembler as EntryAssembler,
+)
+from trailseal.core.entry import (
     entry_bytes as entry_bytes,
 )
 from trailseal.core.entry import (
@@ -508,6 +511,7 @@ __all__ = [
     "CosignatureSigner",
     "CosignatureVerifier",
     "Entry",
+    "EntryAssembler",
     "EntryBundleId",
     "Hasher",
     "IdGenerator",
