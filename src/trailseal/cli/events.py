@@ -211,6 +211,10 @@ def query(
     client = open_client(url, api_key)
     with client, reported_failures(url):
         next_cursor: str | None = None
+        if every and ndjson:  # printed page by page: any size, constant memory
+            for event in client.iter_events(page_size=200, order=order, **filters):
+                click.echo(json.dumps(dict(event.raw)))
+            return
         if every:
             views = [dict(e.raw) for e in client.iter_events(order=order, **filters)]
         else:
@@ -277,11 +281,11 @@ def tail(
     # Following is long-lived: once it runs, ride out a server restart (minutes), not just
     # a blip; but a wrong URL, key or filter should fail at once, so ask once first.
     patient = RetryPolicy(max_attempts=60, initial_backoff=0.5, max_backoff=10.0)
-    with client, reported_failures(url):
-        client.list_events(limit=1, **filters)
-        try:
+    try:
+        with client, reported_failures(url):
+            client.list_events(limit=1, **filters)
             for event in client.stream_events(after=start, limit=count, retry=patient, **filters):
                 view = dict(event.raw)
                 click.echo(json.dumps(view) if ndjson else _line(view))
-        except KeyboardInterrupt:
-            return
+    except KeyboardInterrupt:  # Ctrl-C is how one stops following: not an error
+        return
