@@ -26,7 +26,13 @@ def _open(data_dir: Path | None):  # type: ignore[no-untyped-def]
 
 @click.group()
 def keys() -> None:
-    """Manage API keys (shown once, stored hashed)."""
+    """Manage API keys (shown once, stored hashed).
+
+    \b
+    Example:
+      trailseal keys create --scopes events:write --organization acme
+      trailseal keys list --json
+    """
 
 
 @keys.command("create")
