@@ -55,6 +55,8 @@ def start_server(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, 
         create_app(settings),
         host="127.0.0.1",
         port=settings.port,
+        # A test that leaves a live stream open must not hold the server's shutdown.
+        timeout_graceful_shutdown=5,
         log_level="warning",
         lifespan="on",
     )
