@@ -18,10 +18,10 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Request
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response, StreamingResponse
 
@@ -34,7 +34,7 @@ from trailseal.server.auth import Principal, not_found
 from trailseal.server.context import AppContext, Exporter, context
 from trailseal.server.errors import ApiError
 from trailseal.server.responses import json_response
-from trailseal.server.routes.listing import build_filter, resolve_logs
+from trailseal.server.routes.listing import EventFilters, FilterQuery, resolve_logs
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 
@@ -45,69 +45,16 @@ JOB_WORKERS = 2
 _jobs_lock = threading.Lock()
 
 
-class ExportFilters(BaseModel):
-    """The filters of ``GET /v1/events``; ``q`` is the query language."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    organization_id: str | None = Field(None, max_length=256)
-    actor_id: str | None = Field(None, max_length=256)
-    actor_type: str | None = Field(None, max_length=32)
-    actor_name: str | None = Field(None, max_length=256)
-    action: str | None = Field(None, max_length=256, examples=["invoice.*"])
-    action_prefix: str | None = Field(None, max_length=256)
-    action_contains: str | None = Field(None, max_length=256)
-    resource_type: str | None = Field(None, max_length=256)
-    resource_id: str | None = Field(None, max_length=256)
-    target_id: str | None = Field(None, max_length=256)
-    outcome: str | None = Field(None, max_length=16)
-    since: str | None = Field(None, max_length=64, examples=["2026-11-01"])
-    until: str | None = Field(None, max_length=64)
-    tags: list[str] | None = None
-    text: str | None = Field(None, max_length=512, description="full-text terms")
-    q: str | None = Field(None, max_length=2048)
-
-
-class ExportRequest(ExportFilters):
+class ExportRequest(EventFilters):
     format: JobFormat
     excel: bool = Field(False, description="CSV for spreadsheets: BOM, formulas defused")
 
 
-def filter_params(
-    organization_id: Annotated[str | None, Query(max_length=256)] = None,
-    actor_id: Annotated[str | None, Query(max_length=256)] = None,
-    actor_type: Annotated[str | None, Query(max_length=32)] = None,
-    actor_name: Annotated[str | None, Query(max_length=256)] = None,
-    action: Annotated[str | None, Query(max_length=256, examples=["invoice.*"])] = None,
-    action_prefix: Annotated[str | None, Query(max_length=256)] = None,
-    action_contains: Annotated[str | None, Query(max_length=256)] = None,
-    resource_type: Annotated[str | None, Query(max_length=256)] = None,
-    resource_id: Annotated[str | None, Query(max_length=256)] = None,
-    target_id: Annotated[str | None, Query(max_length=256)] = None,
-    outcome: Annotated[str | None, Query(max_length=16)] = None,
-    since: Annotated[str | None, Query(max_length=64, examples=["2026-11-01"])] = None,
-    until: Annotated[str | None, Query(max_length=64)] = None,
-    tags: Annotated[list[str] | None, Query()] = None,
-    text: Annotated[str | None, Query(max_length=512, description="full-text terms")] = None,
-    q: Annotated[str | None, Query(max_length=2048)] = None,
-) -> ExportFilters:
-    return ExportFilters.model_validate(
-        {k: v for k, v in locals().items() if v is not None}, strict=False
-    )
-
-
-def _selection(ctx: AppContext, principal: Principal, filters: ExportFilters) -> Selection:
-    given = filters.model_dump(exclude_none=True, exclude={"format", "excel"})
-    q = given.pop("q", None)
-    organization_id = given.pop("organization_id", None)
-    params: dict[str, Any] = dict(given)
-    params["tags"] = tuple(params.get("tags") or ())
-    params["text"] = (params["text"],) if params.get("text") else ()
-    flt = build_filter(params, q)
-    organization = organization_id or flt.organization
+def _selection(ctx: AppContext, principal: Principal, filters: EventFilters) -> Selection:
+    flt, organization = filters.to_filter()
     log_ids = resolve_logs(ctx, principal, organization)
-    described = {"organization_id": organization or principal.organization}
-    described.update(filters.model_dump(exclude_none=True, exclude={"format", "excel"}))
+    described: dict[str, Any] = {"organization_id": organization or principal.organization}
+    described.update(filters.described())
     return Selection(
         principal.project,
         flt,
@@ -208,7 +155,7 @@ async def stream_events(
     fmt: Literal["csv", "json", "ndjson"],
     request: Request,
     principal: Exporter,
-    filters: Annotated[ExportFilters, Depends(filter_params)],
+    filters: FilterQuery,
     excel: bool = False,
 ) -> Response:
     ctx = context(request)

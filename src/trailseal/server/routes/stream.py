@@ -56,7 +56,7 @@ from trailseal.server.auth import Principal, authenticate
 from trailseal.server.context import AppContext, EventsReader, context
 from trailseal.server.errors import ApiError
 from trailseal.server.live import SAFETY_SECONDS, CommitWatch, commit_watch
-from trailseal.server.routes.listing import build_filter, resolve_logs
+from trailseal.server.routes.listing import FilterQuery, resolve_logs
 from trailseal.server.views import entry_view
 from trailseal.store.base import StoredEntry
 
@@ -257,22 +257,7 @@ async def _frames(
 async def stream_events(
     request: Request,
     principal: EventsReader,
-    organization_id: Annotated[str | None, Query(max_length=256)] = None,
-    actor_id: Annotated[str | None, Query(max_length=256)] = None,
-    actor_type: Annotated[str | None, Query(max_length=32)] = None,
-    actor_name: Annotated[str | None, Query(max_length=256)] = None,
-    action: Annotated[str | None, Query(max_length=256, examples=["invoice.*"])] = None,
-    action_prefix: Annotated[str | None, Query(max_length=256)] = None,
-    action_contains: Annotated[str | None, Query(max_length=256)] = None,
-    resource_type: Annotated[str | None, Query(max_length=256)] = None,
-    resource_id: Annotated[str | None, Query(max_length=256)] = None,
-    target_id: Annotated[str | None, Query(max_length=256)] = None,
-    outcome: Annotated[str | None, Query(max_length=16)] = None,
-    since: Annotated[str | None, Query(max_length=64, examples=["2026-11-01"])] = None,
-    until: Annotated[str | None, Query(max_length=64)] = None,
-    tags: Annotated[list[str] | None, Query()] = None,
-    text: Annotated[str | None, Query(max_length=512, description="full-text terms")] = None,
-    q: Annotated[str | None, Query(max_length=2048)] = None,
+    filters: FilterQuery,
     after: Annotated[
         int | None,
         Query(ge=0, le=MAX_POSITION, description="Start after this position (a frame's id)."),
@@ -289,25 +274,9 @@ async def stream_events(
     ] = None,
 ) -> Response:
     ctx = context(request)
-    params: dict[str, Any] = {
-        "actor_id": actor_id,
-        "actor_type": actor_type,
-        "actor_name": actor_name,
-        "action": action,
-        "action_prefix": action_prefix,
-        "action_contains": action_contains,
-        "resource_type": resource_type,
-        "resource_id": resource_id,
-        "target_id": target_id,
-        "outcome": outcome,
-        "since": since,
-        "until": until,
-        "tags": tuple(tags or ()),
-        "text": (text,) if text else (),
-    }
-    flt = build_filter(params, q)
+    flt, organization = filters.to_filter()
     resume = _resume_point(last_event_id, after)
-    reader = _Reader(ctx, principal, flt, organization_id or flt.organization)
+    reader = _Reader(ctx, principal, flt, organization)
 
     def prepare() -> int:
         resolve_logs(ctx, principal, reader.organization)  # a bound key's 404, up front
