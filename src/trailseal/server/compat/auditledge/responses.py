@@ -38,12 +38,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Match, Mount, Route
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trailseal.errors import ValidationError
 from trailseal.ledger.sequencer import OverloadedError
 from trailseal.server.auth import Principal, authenticate, require_any_scope
+from trailseal.server.compat import FacadeMount
 from trailseal.server.compat.auditledge.models import FILTERS, Backend, select, vendor_field
 from trailseal.server.context import AppContext
 from trailseal.server.errors import ApiError
@@ -338,7 +339,7 @@ class _Normalize:
         await self.app(scope, receive, send)
 
 
-class _FacadeMount(Mount):
+class _FacadeMount(FacadeMount):
     """A mount that also takes its own path without a trailing slash (a plain ``Mount``
     would leave that to the parent router, which redirects)."""
 

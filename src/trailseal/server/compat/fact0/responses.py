@@ -53,7 +53,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from trailseal.errors import ValidationError
 from trailseal.exports.selection import Selection
@@ -61,6 +61,7 @@ from trailseal.ledger.sequencer import OverloadedError
 from trailseal.query import EventFilter
 from trailseal.runtime import now_text
 from trailseal.server.auth import Principal, authenticate, require_any_scope
+from trailseal.server.compat import FacadeMount
 from trailseal.server.compat.fact0.models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -433,4 +434,4 @@ async def _stream_frames(
 
 def mount(app: FastAPI) -> None:
     """Serve the façade under :data:`PREFIX` of ``app`` (outside its OpenAPI document)."""
-    app.router.routes.append(Mount(PREFIX, app=create_facade(app)))
+    app.router.routes.append(FacadeMount(PREFIX, app=create_facade(app)))
