@@ -224,6 +224,9 @@ from trailseal.core.note import (
     SIG_TYPE_ED25519 as SIG_TYPE_ED25519,
 )
 from trailseal.core.note import (
+    Ed25519Key as Ed25519Key,
+)
+from trailseal.core.note import (
     Note as Note,
 )
 from trailseal.core.note import (
@@ -510,6 +513,7 @@ __all__ = [
     "CompletedNode",
     "CosignatureSigner",
     "CosignatureVerifier",
+    "Ed25519Key",
     "Entry",
     "EntryAssembler",
     "EntryBundleId",

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 
@@ -38,12 +37,11 @@ from trailseal.core.note import (
     ED25519_PUBLIC_KEY_SIZE,
     ED25519_SIGNATURE_SIZE,
     SIG_TYPE_ED25519,
+    Ed25519Key,
     NoteSignature,
     NoteVerifier,
-    _load_private_key,
     _load_public_key,
     _require_name,
-    _seed_key,
     check_note_text,
     decode_verifier_key,
     ed25519_verify,
@@ -168,36 +166,11 @@ class CosignatureVerifier:
         return encode_verifier_key(self.name, self.public_key, SIG_TYPE_COSIGNATURE_V1)
 
 
-class CosignatureSigner:
+class CosignatureSigner(Ed25519Key):
     """An Ed25519 cosigner (cosignature/v1). The time of signing is a parameter."""
 
-    __slots__ = ("_key_id", "_name", "_private_key", "_public_key")
-    sig_type: Final = SIG_TYPE_COSIGNATURE_V1
-
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        self._name = _require_name(name, "/name")
-        self._private_key = _load_private_key(private_key)
-        self._public_key = private_key.public_key().public_bytes_raw()
-        self._key_id = key_id(name, SIG_TYPE_COSIGNATURE_V1, self._public_key)
-
-    @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> CosignatureSigner:
-        return cls(name, _seed_key(seed))
-
-    def __repr__(self) -> str:  # never show the private key
-        return f"CosignatureSigner({self._name}+{self._key_id.hex()})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return self._key_id
-
-    @property
-    def public_key_bytes(self) -> bytes:
-        return self._public_key
+    __slots__ = ()
+    sig_type = SIG_TYPE_COSIGNATURE_V1
 
     def cosign(self, checkpoint_text: str, timestamp: int) -> NoteSignature:
         """Cosign a checkpoint text (final LF included) as of ``timestamp`` (POSIX seconds).

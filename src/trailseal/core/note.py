@@ -51,7 +51,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import ClassVar, Final, Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -68,6 +68,7 @@ __all__ = [
     "KEY_ID_SIZE",
     "MAX_SIGNATURES",
     "SIG_TYPE_ED25519",
+    "Ed25519Key",
     "Note",
     "NoteSignature",
     "NoteSigner",
@@ -470,25 +471,26 @@ def _seed_key(seed: bytes) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(seed)
 
 
-class NoteSigner:
-    """An Ed25519 note key (type 0x01) that signs note texts."""
+class Ed25519Key:
+    """A named Ed25519 private key and its key id for one signature type: what a note
+    signer (type 0x01) and a cosigner (type 0x04, :mod:`.cosignature`) share."""
 
     __slots__ = ("_key_id", "_name", "_private_key", "_public_key")
-    sig_type: Final = SIG_TYPE_ED25519
+    sig_type: ClassVar[int]
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
         self._name = _require_name(name, "/name")
         self._private_key = _load_private_key(private_key)
         self._public_key = private_key.public_key().public_bytes_raw()
-        self._key_id = key_id(name, SIG_TYPE_ED25519, self._public_key)
+        self._key_id = key_id(name, self.sig_type, self._public_key)
 
     @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> NoteSigner:
-        """The signer for a 32-byte Ed25519 seed (RFC 8032 private key)."""
+    def from_seed(cls, name: str, seed: bytes) -> Self:
+        """The key for a 32-byte Ed25519 seed (RFC 8032 private key)."""
         return cls(name, _seed_key(seed))
 
     def __repr__(self) -> str:  # never show the private key
-        return f"NoteSigner({_key_label(self._name, self._key_id)})"
+        return f"{type(self).__name__}({_key_label(self._name, self._key_id)})"
 
     @property
     def name(self) -> str:
@@ -505,6 +507,13 @@ class NoteSigner:
     @property
     def private_key(self) -> Ed25519PrivateKey:
         return self._private_key
+
+
+class NoteSigner(Ed25519Key):
+    """An Ed25519 note key (type 0x01) that signs note texts."""
+
+    __slots__ = ()
+    sig_type = SIG_TYPE_ED25519
 
     def sign(self, text: str) -> NoteSignature:
         """Sign a note text (it must end in LF). Ed25519 is deterministic."""
