@@ -35,6 +35,7 @@ from trailseal.store.errors import DuplicateIdError, SchemaError
 from trailseal.store.migrations import load_migrations
 from trailseal.store.rows import (
     api_key_from_row,
+    api_key_params,
     checkpoint_from_row,
     log_head_from_row,
     receipt_from_row,
@@ -181,17 +182,7 @@ class PostgresStore:
             conn.execute(
                 f"INSERT INTO api_keys ({_API_KEY_COLUMNS})"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    row.key_id,
-                    row.project,
-                    row.key_hash,
-                    ",".join(row.scopes),
-                    row.organization,
-                    row.name,
-                    row.test,
-                    row.created_at,
-                    row.revoked_at,
-                ),
+                api_key_params(row),
             )
 
     def create_first_api_key(self, row: ApiKeyRow) -> bool:
@@ -202,17 +193,7 @@ class PostgresStore:
             conn.execute(
                 f"INSERT INTO api_keys ({_API_KEY_COLUMNS})"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    row.key_id,
-                    row.project,
-                    row.key_hash,
-                    ",".join(row.scopes),
-                    row.organization,
-                    row.name,
-                    row.test,
-                    row.created_at,
-                    row.revoked_at,
-                ),
+                api_key_params(row),
             )
             return True
 

@@ -18,6 +18,7 @@ from trailseal.store.base import (
 
 __all__ = [
     "api_key_from_row",
+    "api_key_params",
     "checkpoint_from_row",
     "entry_insert_params",
     "log_head_from_row",
@@ -63,6 +64,21 @@ def api_key_from_row(row: Sequence[Any]) -> ApiKeyRow:
         bool(test),
         str(created_at),
         str(revoked_at) if revoked_at is not None else None,
+    )
+
+
+def api_key_params(row: ApiKeyRow) -> tuple[Any, ...]:
+    """Column values in the order of ``api_keys`` (both drivers' INSERT)."""
+    return (
+        row.key_id,
+        row.project,
+        row.key_hash,
+        ",".join(row.scopes),
+        row.organization,
+        row.name,
+        row.test,
+        row.created_at,
+        row.revoked_at,
     )
 
 

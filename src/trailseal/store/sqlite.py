@@ -35,6 +35,7 @@ from trailseal.store.errors import DuplicateIdError, SchemaError
 from trailseal.store.migrations import load_migrations
 from trailseal.store.rows import (
     api_key_from_row,
+    api_key_params,
     checkpoint_from_row,
     entry_insert_params,
     log_head_from_row,
@@ -182,17 +183,7 @@ class SQLiteStore:
         with self._write() as conn:
             conn.execute(
                 f"INSERT INTO api_keys ({_API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row.key_id,
-                    row.project,
-                    row.key_hash,
-                    ",".join(row.scopes),
-                    row.organization,
-                    row.name,
-                    int(row.test),
-                    row.created_at,
-                    row.revoked_at,
-                ),
+                api_key_params(row),
             )
 
     def create_first_api_key(self, row: ApiKeyRow) -> bool:
@@ -201,17 +192,7 @@ class SQLiteStore:
                 return False
             conn.execute(
                 f"INSERT INTO api_keys ({_API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row.key_id,
-                    row.project,
-                    row.key_hash,
-                    ",".join(row.scopes),
-                    row.organization,
-                    row.name,
-                    int(row.test),
-                    row.created_at,
-                    row.revoked_at,
-                ),
+                api_key_params(row),
             )
             return True
 
