@@ -146,10 +146,17 @@ def integrate(
     timestamp: int,
     signer: LogSigner,
     hooks: Sequence[AppendHook] = (),
+    optimistic: bool = False,
 ) -> list[list[AppendResult] | IdempotencyConflict]:
+    """``optimistic``: skip looking the ids up first and let the unique id index refuse a
+    stored one (``DuplicateIdError``, the transaction rolls back); the caller then retries
+    with ``optimistic=False``, which classifies retries and conflicts. New ids, the
+    common case, then cost no lookup at all."""
     head = txn.head
-    all_ids = list({e.event_id for events in requests for e in events})
-    stored = txn.find_ids(all_ids)
+    if optimistic:
+        stored: dict[str, IdRecord] = {}
+    else:
+        stored = txn.find_ids(list({e.event_id for events in requests for e in events}))
     fates, stored = _classify(requests, stored)
 
     seq = head.size

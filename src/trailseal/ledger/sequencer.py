@@ -44,7 +44,7 @@ __all__ = ["LogKey", "OverloadedError", "Sequencer"]
 log = logging.getLogger(__name__)
 
 LogKey = tuple[str, str]  # (project, log_id)
-_DUPLICATE_RETRIES = 5
+_DUPLICATE_RETRIES = 6  # the first attempt is optimistic (no id lookup)
 
 
 class OverloadedError(TrailsealError):
@@ -233,6 +233,8 @@ class Sequencer:
                         timestamp=timestamp,
                         signer=signer,
                         hooks=self._hooks_for(project),
+                        # First try without the id lookup; a stored id rolls it back.
+                        optimistic=attempt == 0,
                     )
                     receipts = [
                         _settle(r.receipt, results[n], received_at, log_id)
@@ -246,8 +248,9 @@ class Sequencer:
                         txn.delete_intake(intake)
                 return results
             except DuplicateIdError:
-                # Another process committed one of these ids first; re-read and retry.
-                log.info("duplicate id raced on log %s (attempt %d)", log_id, attempt + 1)
+                # An id is already stored (a retry, a conflict, or another process's commit
+                # racing this one): roll back, then retry with the ids looked up.
+                log.debug("stored id met on log %s (attempt %d)", log_id, attempt + 1)
         raise RuntimeError("gave up after repeated duplicate-id races")
 
 
