@@ -166,6 +166,16 @@ class Ledger:
         head = self.log_for(project, organization)
         return self.sequencer.submit(project, head.log_id, events)
 
+    def try_append(
+        self, project: str, organization: str | None, events: Sequence[PreparedEvent]
+    ) -> Future[list[AppendResult]] | None:
+        """:meth:`append` without blocking: None when the organization's log is not in
+        this process's cache (finding or creating it reads the store)."""
+        cached = self._heads.get((project, organization or DEFAULT_ORGANIZATION))
+        if cached is None or time.monotonic() - cached[0] >= _HEAD_CACHE_SECONDS:
+            return None
+        return self.sequencer.submit(project, cached[1].log_id, events)
+
     def accept(
         self,
         project: str,
@@ -259,6 +269,15 @@ class Ledger:
                 )
         plans = [inclusion_nodes(seq, size) for seq in seqs]
         return self.tiles.assemble(project, log_id, plans, size)
+
+    def cached_inclusion_proofs(
+        self, project: str, log_id: str, seqs: Sequence[int], size: int
+    ) -> list[list[bytes]] | None:
+        """:meth:`inclusion_proofs` from cached tiles only (no store read), else None."""
+        plans = [inclusion_nodes(seq, size) for seq in seqs if 0 <= seq < size]
+        if len(plans) < len(seqs):
+            return None
+        return self.tiles.assemble_cached(project, log_id, plans, size)
 
     def consistency_proof(self, project: str, log_id: str, size1: int, size2: int) -> list[bytes]:
         if not 0 <= size1 <= size2:

@@ -11,13 +11,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from trailseal.apikeys import has_scope, hash_secret, looks_like_key, same_hash
 from trailseal.server.errors import ApiError
 from trailseal.store.base import ApiKeyRow, Store
 
-__all__ = ["KeyCache", "Principal", "authenticate", "not_found", "require_any_scope"]
+__all__ = [
+    "KeyCache",
+    "Principal",
+    "authenticate",
+    "authenticate_request",
+    "not_found",
+    "require_any_scope",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +76,7 @@ class KeyCache:
                 self._rows.pop(digest, None)
 
 
-def authenticate(request: Request, store: Store, cache: KeyCache | None = None) -> Principal:
+def _key_digest(request: Request) -> bytes:
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     secret = secret.strip()
@@ -76,15 +84,38 @@ def authenticate(request: Request, store: Store, cache: KeyCache | None = None) 
         raise _unauthorized("missing API key: send `Authorization: Bearer tsk_live_…`")
     if not looks_like_key(secret):
         raise _unauthorized("unknown API key")
-    digest = hash_secret(secret)
-    row = cache.get(digest) if cache is not None else None
-    if row is None:
-        row = store.find_api_key(digest)
-        if row is not None and row.revoked_at is None and cache is not None:
-            cache.put(row)
+    return hash_secret(secret)
+
+
+def _principal(row: ApiKeyRow | None, digest: bytes) -> Principal:
     if row is None or not same_hash(row.key_hash, digest) or row.revoked_at is not None:
         raise _unauthorized("unknown or revoked API key")
     return Principal(row.project, row.key_id, row.scopes, row.organization)
+
+
+def _stored_row(store: Store, digest: bytes, cache: KeyCache | None) -> ApiKeyRow | None:
+    row = store.find_api_key(digest)
+    if row is not None and row.revoked_at is None and cache is not None:
+        cache.put(row)
+    return row
+
+
+def authenticate(request: Request, store: Store, cache: KeyCache | None = None) -> Principal:
+    digest = _key_digest(request)
+    row = cache.get(digest) if cache is not None else None
+    if row is None:
+        row = _stored_row(store, digest, cache)
+    return _principal(row, digest)
+
+
+async def authenticate_request(request: Request, store: Store, cache: KeyCache) -> Principal:
+    """:func:`authenticate` for async handlers: a cached key is checked on the event loop
+    (a thread-pool hop costs more than the check); only a database read leaves it."""
+    digest = _key_digest(request)
+    row = cache.get(digest)
+    if row is None:
+        row = await run_in_threadpool(_stored_row, store, digest, cache)
+    return _principal(row, digest)
 
 
 def require_any_scope(principal: Principal, scopes: tuple[str, ...]) -> None:

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from trailseal.ledger.service import Ledger
-from trailseal.server.auth import KeyCache, Principal, authenticate, require_any_scope
+from trailseal.server.auth import KeyCache, Principal, authenticate_request, require_any_scope
 from trailseal.settings import Settings
 from trailseal.store.base import Store
 
@@ -46,7 +45,7 @@ def context(request: Request) -> AppContext:
 
 def principal_with(scope: str) -> Callable[[Request], object]:
     """A dependency that authenticates the caller and checks ``scope`` (admin implies
-    every scope). The key lookup is a database read, so it runs in the thread pool."""
+    every scope). A key not in the process's key cache is read in the thread pool."""
     return principal_with_any(scope)
 
 
@@ -55,7 +54,7 @@ def principal_with_any(*scopes: str) -> Callable[[Request], object]:
 
     async def dependency(request: Request) -> Principal:
         ctx = context(request)
-        principal = await run_in_threadpool(authenticate, request, ctx.store, ctx.keys)
+        principal = await authenticate_request(request, ctx.store, ctx.keys)
         require_any_scope(principal, scopes)
         return principal
 

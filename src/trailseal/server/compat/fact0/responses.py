@@ -60,7 +60,7 @@ from trailseal.exports.selection import Selection
 from trailseal.ledger.sequencer import OverloadedError
 from trailseal.query import EventFilter
 from trailseal.runtime import now_text
-from trailseal.server.auth import Principal, authenticate, require_any_scope
+from trailseal.server.auth import Principal, authenticate_request, require_any_scope
 from trailseal.server.compat import FacadeMount
 from trailseal.server.compat.fact0.models import (
     DEFAULT_PAGE_SIZE,
@@ -188,7 +188,7 @@ def create_facade(parent: FastAPI) -> Starlette:
 
     async def backend(request: Request, *scopes: str) -> Backend:
         ctx: AppContext = parent.state.ctx
-        principal: Principal = await run_in_threadpool(authenticate, request, ctx.store, ctx.keys)
+        principal: Principal = await authenticate_request(request, ctx.store, ctx.keys)
         require_any_scope(principal, scopes)
         return Backend(ctx, principal)
 
