@@ -268,10 +268,10 @@ def test_splicing_visits_each_member_once(monkeypatch: pytest.MonkeyPatch) -> No
     calls = 0
     prepare = canonical._prepare_for_orjson
 
-    def counting(member: Any, depth: int = 0) -> Any:
+    def counting(member: Any, depth: int = 0, **options: Any) -> Any:
         nonlocal calls
         calls += 1
-        return prepare(member, depth)
+        return prepare(member, depth, **options)
 
     monkeypatch.setattr(canonical, "_prepare_for_orjson", counting)
     assert canonical.canonicalize(value) == canonicalize_reference(value)
@@ -511,3 +511,19 @@ def test_errors_point_at_the_bad_member(case: tuple[object, str]) -> None:
             encode(value)
         assert info.value.field == pointer
     assert rfc8785_rejects(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": {"\ue000": 1, "\U00010000": 2}},  # nested non-BMP key: orjson's order is wrong
+        [{"z": 1}, {"\U0001f600": [1.5, 1.0], "\uffff": None}],  # also after a float splice
+        {"m": "\U0001f600", "\ue000": {"\uffff": "\U0010ffff"}},  # non-BMP in values only
+        {"é": "ü", "ß": ["\u2028"]},  # non-ASCII, all in the BMP
+    ],
+)
+def test_key_order_is_checked_after_the_dump(value: Any) -> None:
+    """The fast path no longer looks at keys while scanning; it checks the output for a
+    4-byte UTF-8 sequence instead and only then looks at the keys."""
+    assert canonicalize(value) == canonicalize_reference(value) == rfc8785.dumps(value)
+    assert _prepare_for_orjson(value, check_keys=False) is not _USE_REFERENCE

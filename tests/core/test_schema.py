@@ -881,3 +881,149 @@ def test_ipv4_fast_path_agrees_with_ipaddress(text: str) -> None:
     except ValueError:
         expected = False
     assert (schema._IPV4.fullmatch(text) is not None) is expected
+
+
+# --- the fast path agrees with the rule table ------------------------------------------------
+
+# Limits small enough that drawn strings and arrays cross them often.
+TIGHT = Limits(
+    max_action_length=12,
+    max_id_length=6,
+    max_type_length=4,
+    max_name_length=5,
+    max_email_length=6,
+    max_message_length=8,
+    max_user_agent_length=5,
+    max_targets=2,
+    max_tags=2,
+    max_tag_length=3,
+    max_metadata_depth=2,
+    max_event_bytes=400,
+)
+
+_NEAR_VALID: dict[str, st.SearchStrategy[Any]] = {
+    **_MEMBER_VALUES,
+    "occurred_at": st.one_of(
+        _MEMBER_VALUES["occurred_at"],
+        st.datetimes(timezones=st.just(UTC)).map(format_timestamp),
+        st.from_regex(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z", fullmatch=True
+        ),
+    ),
+    "context": st.fixed_dictionaries(
+        {},
+        optional={
+            "ip": st.one_of(st.ip_addresses().map(str), _TEXT),
+            "user_agent": st.one_of(_TEXT, st.integers()),
+            "request_id": st.one_of(_TEXT, st.none()),
+            "location": _TEXT,
+            "port": st.integers(),
+        },
+    ),
+    "status": st.one_of(_TEXT, st.integers(-(2**54), 2**54), st.booleans(), st.floats()),
+    "tags": st.one_of(st.lists(st.one_of(_TEXT, st.none()), max_size=3), JSON),
+    "targets": st.one_of(
+        st.lists(
+            st.one_of(
+                st.fixed_dictionaries({"id": _ID}, optional={"type": _ID, "name": _TEXT}),
+                JSON,
+            ),
+            max_size=3,
+        ).map(lambda items: tuple(items) if len(items) % 2 else items),
+        JSON,
+    ),
+    "signature": st.one_of(
+        st.none(), st.just({"alg": "ed25519", "public_key": PUBLIC_KEY, "sig": SIG})
+    ),
+    "source": st.one_of(_TEXT, st.integers()),
+    "message": st.one_of(_TEXT, st.binary(max_size=3)),
+}
+NEAR_VALID = st.fixed_dictionaries(
+    {"action": _MEMBER_VALUES["action"], "actor": _MEMBER_VALUES["actor"]},
+    optional={k: v for k, v in _NEAR_VALID.items() if k not in ("action", "actor")},
+)
+
+
+def _outcome(result: tuple[list[ValidationError], int, bool]) -> object:
+    problems, size, exact = result
+    return [(p.field, p.code, p.message) for p in problems], size, exact
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(NEAR_VALID, VALID_EVENTS, EVENTISH, ANY_EVENT, JSON),
+    st.sampled_from([DEFAULT_LIMITS, TIGHT]),
+)
+def test_fast_path_agrees_with_the_rule_table(raw: Any, limits: Limits) -> None:
+    """Whatever the input, :func:`schema._problems` (fast path first) returns exactly what
+    the rule table alone returns: same problems in the same order, same size bound."""
+    expected = _outcome(schema._table_problems(raw, limits))
+    assert _outcome(schema._problems(raw, limits)) == expected
+    if isinstance(raw, dict) and schema._accepted_floats(raw, limits) is not None:
+        hypothesis_event("fast path accepted the structure")
+
+
+class _Str(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda e: e.__setitem__(_Str("source"), "x"),  # not an exact str key: unknown member
+        lambda e: e["actor"].__setitem__(_Str("name"), "x"),
+        lambda e: e["actor"].__setitem__("name", "lone \udc00"),  # left to orjson's check
+        lambda e: e.__setitem__("message", "lone \ud800"),
+        lambda e: e["metadata"].__setitem__("k\udfff", 1),
+        lambda e: e.__setitem__("occurred_at", "2024-02-30T00:00:00.000000Z"),
+        lambda e: e.__setitem__("occurred_at", "2024-05-01T24:00:00.000000Z"),
+        lambda e: e.__setitem__("occurred_at", "0000-01-01T00:00:00.000000Z"),
+        lambda e: e.__setitem__("status", True),
+        lambda e: e.__setitem__("status", 2**53),
+        lambda e: e.__setitem__("tags", ["a", ""]),
+        lambda e: e.__setitem__("targets", [{"id": "a"}, None]),
+        lambda e: e.__setitem__("context", {"ip": "10.0.0.256"}),
+        lambda e: e.__setitem__("metadata", {"deep": nested(17)}),
+        lambda e: e.__setitem__("metadata", {"n": math.nan}),
+        lambda e: e.__setitem__("message", "x" * 61_440),  # too large
+        lambda e: None,  # valid
+    ],
+)
+def test_fast_path_edges(change: Any) -> None:
+    raw = full()
+    raw["occurred_at"] = STORED_TS
+    change(raw)
+    expected = _outcome(schema._table_problems(raw, DEFAULT_LIMITS))
+    assert _outcome(schema._problems(raw, DEFAULT_LIMITS)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        rfc3339_texts(),
+        st.datetimes(timezones=st.just(UTC)).map(format_timestamp),
+        st.from_regex(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z", fullmatch=True
+        ),
+    )
+)
+def test_stored_timestamp_shortcut_is_exact(text: str) -> None:
+    """The shortcut says yes exactly when parsing and formatting give the text back."""
+    try:
+        again: str | None = format_timestamp(parse_timestamp(text, field="/t"))
+    except ValidationError:
+        again = None
+    assert schema._is_stored_timestamp(text) is (again == text)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(VALID_EVENTS, NEAR_VALID), st.datetimes(timezones=st.just(UTC)))
+def test_normalize_says_when_it_changed_something(raw: dict[str, Any], now: datetime) -> None:
+    try:
+        stored, changed = schema._normalize(raw, now, fixed_id)
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            normalize_event(raw, now=now, new_id=fixed_id)
+        return
+    assert stored == normalize_event(raw, now=now, new_id=fixed_id)
+    assert changed is (stored != raw)

@@ -316,6 +316,7 @@ _NON_BMP = re.compile("[\U00010000-\U0010ffff]")
 _FLOAT_MIN = 1e-5  # below this orjson writes exponent notation where JCS does not
 _FLOAT_MAX = 2.0**52  # at and above this every double is integral
 _FAST_PATH_MAX_DEPTH = 64  # events nest at most 16 deep (ARCHITECTURE §4)
+_BELOW_F0 = bytes(range(0xF0))  # deleting these leaves the lead bytes of 4-byte UTF-8
 
 
 def canonicalize(value: object) -> bytes:
@@ -325,12 +326,20 @@ def canonicalize(value: object) -> bytes:
     faster for the common case (see the module docstring for when orjson is used).
     """
     if FAST_PATH_ENABLED:
-        prepared = _prepare_for_orjson(value)
+        prepared = _prepare_for_orjson(value, check_keys=False)
         if prepared is not _USE_REFERENCE:
             try:
-                return orjson.dumps(prepared, option=_ORJSON_OPTIONS)
+                data = orjson.dumps(prepared, option=_ORJSON_OPTIONS)
             except orjson.JSONEncodeError:
-                pass  # lone surrogate, str-subclass key: the reference names the problem
+                pass  # lone surrogate, non-str key: the reference names the problem
+            else:
+                # Key order is checked here, once, rather than per object in the scan: a
+                # non-BMP character anywhere is a 4-byte UTF-8 sequence (lead byte F0-F4),
+                # and only when one is present are the keys looked at.
+                if data.isascii() or not data.translate(None, _BELOW_F0):
+                    return data
+                if _prepare_for_orjson(value) is not _USE_REFERENCE:
+                    return data
     return canonicalize_reference(value)
 
 
@@ -341,9 +350,11 @@ class _UseReference:
 _USE_REFERENCE: Final = _UseReference()
 
 
-def _prepare_for_orjson(value: Any, depth: int = 0) -> Any:
+def _prepare_for_orjson(value: Any, depth: int = 0, *, check_keys: bool = True) -> Any:
     """Return what to hand ``orjson.dumps(..., OPT_SORT_KEYS)`` so that it writes the
     reference's bytes (or raises), or :data:`_USE_REFERENCE` when that cannot be shown.
+    With ``check_keys`` false, object keys are not looked at: the caller then checks the
+    output for non-BMP characters instead (a non-str key makes orjson raise anyway).
 
     One pass over exact built-in types. Usually returns ``value`` itself; a float orjson
     would print differently becomes an ``orjson.Fragment`` of the reference's own text, in
@@ -355,12 +366,13 @@ def _prepare_for_orjson(value: Any, depth: int = 0) -> Any:
     kind = type(value)
     members: Iterable[Any]
     if kind is dict:
-        try:
-            names = "".join(value)
-        except TypeError:
-            return _USE_REFERENCE  # a non-str key
-        if not names.isascii() and _NON_BMP.search(names) is not None:
-            return _USE_REFERENCE
+        if check_keys:
+            try:
+                names = "".join(value)
+            except TypeError:
+                return _USE_REFERENCE  # a non-str key
+            if not names.isascii() and _NON_BMP.search(names) is not None:
+                return _USE_REFERENCE
         members = value.values()
     elif kind is list or kind is tuple:
         members = value
@@ -387,15 +399,17 @@ def _prepare_for_orjson(value: Any, depth: int = 0) -> Any:
             if -MAX_SAFE_INTEGER <= member <= MAX_SAFE_INTEGER:
                 continue
             return _USE_REFERENCE
-        prepared = _prepare_for_orjson(member, depth + 1)
+        prepared = _prepare_for_orjson(member, depth + 1, check_keys=check_keys)
         if prepared is not member:
             if prepared is _USE_REFERENCE:
                 return _USE_REFERENCE
-            return _copy_prepared(value, depth, member, prepared)
+            return _copy_prepared(value, depth, member, prepared, check_keys)
     return value
 
 
-def _copy_prepared(container: Any, depth: int, changed: object, replacement: object) -> Any:
+def _copy_prepared(
+    container: Any, depth: int, changed: object, replacement: object, check_keys: bool
+) -> Any:
     """The rare half of :func:`_prepare_for_orjson`: a shallow copy of ``container`` (a
     dict, list or tuple) in which ``changed``, its first member to need a new form, becomes
     ``replacement`` and the members after it are prepared too. Members before it were
@@ -408,7 +422,7 @@ def _copy_prepared(container: Any, depth: int, changed: object, replacement: obj
             copy[slot] = replacement
             break
     for slot, member in slots:  # the rest; replacing values does not disturb iteration
-        prepared = _prepare_for_orjson(member, depth + 1)
+        prepared = _prepare_for_orjson(member, depth + 1, check_keys=check_keys)
         if prepared is _USE_REFERENCE:
             return _USE_REFERENCE
         copy[slot] = prepared

@@ -638,6 +638,178 @@ _EVENT_MEMBER_SET: Final = frozenset(EVENT_MEMBERS)
 # ---------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------
+# The common case in one function: a valid event of exact built-in types.
+# ---------------------------------------------------------------------------------------
+
+# Batch ingest validates every event (ARCHITECTURE §11 budgets it per event), and nearly all
+# are valid. :func:`_accepted_floats` only ever says "valid" (with the float count the size
+# bound needs) or "ask the rule table", so every message, code, pointer and their order still
+# come from the table: whatever it does not settle inline goes to the slow path unchanged.
+# Two checks are left to the one ``orjson.dumps`` the size bound needs anyway: it raises on a
+# lone surrogate in any string and on any object key that is not an exact ``str``, which is
+# every Unicode check and every key-type check of the fixed-shape members.
+
+
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """Per :class:`Limits`: (min, max) characters of each plain-string member of the fixed-
+    shape objects; enum and IP members get (0, any) here and their own check."""
+
+    actor: dict[str, tuple[int, int]]
+    ref: dict[str, tuple[int, int]]
+    context: dict[str, tuple[int, int]]
+
+
+def _bounds_of(limits: Limits) -> _Bounds:
+    any_length = 1 << 62
+    return _Bounds(
+        actor={
+            "id": (1, limits.max_id_length),
+            "type": (0, any_length),  # and in ACTOR_TYPES
+            "name": (0, limits.max_name_length),
+            "email": (0, limits.max_email_length),
+        },
+        ref={
+            "type": (1, limits.max_type_length),
+            "id": (1, limits.max_id_length),
+            "name": (0, limits.max_name_length),
+        },
+        context={
+            "ip": (0, any_length),  # and an IP address
+            "user_agent": (0, limits.max_user_agent_length),
+            "request_id": (1, limits.max_id_length),
+            "location": (0, limits.max_name_length),
+        },
+    )
+
+
+_DEFAULT_BOUNDS: Final = _bounds_of(DEFAULT_LIMITS)
+_ACTOR_TYPE_SET: Final = frozenset(ACTOR_TYPES)
+_OUTCOME_SET: Final = frozenset(OUTCOMES)
+
+
+def _plain_object(value: Any, bounds: Mapping[str, tuple[int, int]]) -> bool:
+    """``value`` is a dict whose every member is known and null or a str within bounds."""
+    if type(value) is not dict:
+        return False
+    for key, member in value.items():
+        bound = bounds.get(key)
+        if bound is None:
+            return False  # unknown, even when null
+        if member is not None and (
+            type(member) is not str or not bound[0] <= len(member) <= bound[1]
+        ):
+            return False
+    return True
+
+
+def _ref_ok(value: Any, bounds: _Bounds) -> bool:
+    return _plain_object(value, bounds.ref) and value.get("id") is not None
+
+
+def _accepted_floats(raw: dict[Any, Any], limits: Limits) -> int | None:
+    """The number of floats in ``raw`` when every structural rule of the table passes
+    without a doubt (Unicode and key types aside, see above), else None: then the rule
+    table decides. Exact built-in types only; subclasses and signatures take the table."""
+    if not raw.keys() <= _EVENT_MEMBER_SET or "signature" in raw:
+        return None
+    bounds = _DEFAULT_BOUNDS if limits is DEFAULT_LIMITS else _bounds_of(limits)
+    get = raw.get
+    value = get("action")
+    if (
+        type(value) is not str
+        or not 0 < len(value) <= limits.max_action_length
+        or ACTION_PATTERN.fullmatch(value) is None
+    ):
+        return None
+    actor: Any = get("actor")
+    if not _plain_object(actor, bounds.actor) or actor.get("id") is None:
+        return None
+    value = actor.get("type")
+    if value is not None and value not in _ACTOR_TYPE_SET:
+        return None
+    value = get("id")
+    if value is not None and (type(value) is not str or ID_PATTERN.fullmatch(value) is None):
+        return None
+    value = get("occurred_at")
+    if value is not None and not (type(value) is str and _is_stored_timestamp(value)):
+        try:
+            _timestamp(value, limits)
+        except _Fail:
+            return None
+    value = get("organization_id")
+    if value is not None and (
+        type(value) is not str
+        or not 0 < len(value) <= limits.max_id_length
+        or _ORGANIZATION_PATTERN.fullmatch(value) is None
+    ):
+        return None
+    value = get("outcome")
+    if value is not None and (type(value) is not str or value not in _OUTCOME_SET):
+        return None
+    value = get("message")
+    if value is not None and (type(value) is not str or len(value) > limits.max_message_length):
+        return None
+    value = get("source")
+    if value is not None and (type(value) is not str or len(value) > limits.max_name_length):
+        return None
+    value = get("status")
+    if value is not None:
+        kind = type(value)
+        if kind is str:
+            if len(value) > limits.max_name_length:
+                return None
+        elif kind is not int or not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return None
+    value = get("resource")
+    if value is not None and not _ref_ok(value, bounds):
+        return None
+    value = get("targets")
+    if value is not None:
+        kind = type(value)
+        if (kind is not list and kind is not tuple) or len(value) > limits.max_targets:
+            return None
+        for target in value:
+            if not _ref_ok(target, bounds):
+                return None
+    value = get("context")
+    if value is not None:
+        if not _plain_object(value, bounds.context):
+            return None
+        ip = value.get("ip")
+        if ip is not None:
+            try:
+                _ip(ip, limits)
+            except _Fail:
+                return None
+    value = get("tags")
+    if value is not None:
+        kind = type(value)
+        if (kind is not list and kind is not tuple) or len(value) > limits.max_tags:
+            return None
+        maximum = limits.max_tag_length
+        for tag in value:
+            if type(tag) is not str or not 0 < len(tag) <= maximum:
+                return None
+    floats = 0
+    try:
+        value = get("metadata")
+        if value is not None:
+            if type(value) is not dict:
+                return None
+            floats += _container(value, 1, limits.max_metadata_depth)
+        value = get("old")
+        if value is not None:
+            floats += _json_value(value, 1, limits.max_metadata_depth)
+        value = get("new")
+        if value is not None:
+            floats += _json_value(value, 1, limits.max_metadata_depth)
+    except _Fail:
+        return None
+    return floats
+
+
 # Sizing without a second encoder pass (ARCHITECTURE §11: ingest is budgeted per event).
 # orjson's compact output has exactly the canonical length except for floats: orjson
 # writes at least 3 characters for one ("0.0"), RFC 8785 at most 25 ("-0.00000" plus 17
@@ -651,6 +823,21 @@ def _problems(raw: object, limits: Limits) -> tuple[list[ValidationError], int, 
     """All problems of one event: missing required members first, then at most one per
     member in the event's own order (unknown members included). When there are none, also
     an upper bound on its canonical size in bytes, and whether that bound is exact."""
+    if type(raw) is dict:
+        floats = _accepted_floats(raw, limits)
+        if floats is not None:
+            try:
+                bound = len(_dumps(raw)) + _FLOAT_SLACK * floats
+            except TypeError:  # orjson.JSONEncodeError: the table names the problem
+                pass
+            else:
+                if bound <= limits.max_event_bytes:
+                    return [], bound, floats == 0
+    return _table_problems(raw, limits)
+
+
+def _table_problems(raw: object, limits: Limits) -> tuple[list[ValidationError], int, bool]:
+    """:func:`_problems` by the rule table alone: the definition the fast path must match."""
     if not isinstance(raw, dict):
         problem = ValidationError(
             f"expected an event (a JSON object), got {_jtype(raw)}", code="type"
@@ -1095,6 +1282,19 @@ def _parse_timestamp_slow(text: str, match: re.Match[str], field: str) -> dateti
         ) from None
 
 
+def _is_stored_timestamp(text: str) -> bool:
+    """True when ``text`` is a real instant already in stored form, so that it passes
+    validation and normalizes to itself: the common case (SDKs send the stored form) then
+    costs a match and the C parser instead of a parse and a format."""
+    if STORED_TIMESTAMP_PATTERN.fullmatch(text) is None or text[11:13] > "23":
+        return False  # (an hour of 24 is refused here even if a newer Python reads it)
+    try:
+        datetime.fromisoformat(text)  # impossible dates, second 60, year 0
+    except ValueError:
+        return False
+    return True
+
+
 def format_timestamp(dt: datetime) -> str:
     """The stored form of an aware datetime: UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
     offset = dt.utcoffset()
@@ -1136,18 +1336,32 @@ def normalize_event(
 
     Precondition: ``raw`` passed :func:`validate_event`; ``now`` is timezone-aware.
     """
+    return _normalize(raw, now, new_id)[0]
+
+
+def _normalize(
+    raw: Mapping[str, Any], now: datetime, new_id: Callable[[], str]
+) -> tuple[dict[str, Any], bool]:
+    """:func:`normalize_event`, and whether it may have filled in or rewritten anything.
+    False guarantees the result equals ``raw`` (sent in stored form), which spares the
+    ingest path a deep comparison; True only means "compare, or assume they differ"."""
     out = dict(raw)
+    changed = False
     if out.get("id") is None:
         event_id = new_id()
         if not isinstance(event_id, str) or ID_PATTERN.fullmatch(event_id) is None:
             raise ValueError(f"new_id() returned {event_id!r}, which is not a valid event id")
         out["id"] = event_id
+        changed = True
     occurred = out.get("occurred_at")
     if occurred is None:
         out["occurred_at"] = format_timestamp(now)
-    else:
-        out["occurred_at"] = format_timestamp(parse_timestamp(occurred, field="/occurred_at"))
-    return out
+        changed = True
+    elif type(occurred) is not str or not _is_stored_timestamp(occurred):
+        stored = format_timestamp(parse_timestamp(occurred, field="/occurred_at"))
+        out["occurred_at"] = stored
+        changed = changed or type(occurred) is not str or stored != occurred
+    return out, changed
 
 
 def with_read_defaults(stored: Mapping[str, Any]) -> dict[str, Any]:

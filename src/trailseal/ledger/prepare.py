@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from trailseal.core.canonical import canonicalize
-from trailseal.core.schema import DEFAULT_LIMITS, Limits, normalize_event, validate_event
+from trailseal.core.schema import (
+    DEFAULT_LIMITS,
+    Limits,
+    _normalize,  # normalize_event, and whether it changed
+    validate_event,
+)
 from trailseal.store.columns import IndexColumns, index_columns, search_text
 
 __all__ = ["PreparedEvent", "content_hash", "prepare_event", "prepare_incoming"]
@@ -30,6 +35,44 @@ class PreparedEvent:
     occurred_at: str
     columns: IndexColumns
     search_text: str
+
+
+# PreparedEvent is built once per ingested event. Its generated frozen __init__ stores each
+# field through ``object.__setattr__``; calling the slots' own descriptors does the same
+# stores in about half the time. The unpacking fails at import if a field is added.
+(
+    _set_event_id,
+    _set_event,
+    _set_canonical,
+    _set_ext,
+    _set_content_hash,
+    _set_occurred_at,
+    _set_columns,
+    _set_search_text,
+) = (PreparedEvent.__dict__[field.name].__set__ for field in fields(PreparedEvent))
+
+
+def _new_prepared(
+    event_id: str,
+    event: Mapping[str, Any],
+    canonical: bytes,
+    ext: bytes | None,
+    content_hash: bytes,
+    occurred_at: str,
+    columns: IndexColumns,
+    search_text: str,
+) -> PreparedEvent:
+    """``PreparedEvent(...)`` with the same fields, faster (see above)."""
+    prepared = object.__new__(PreparedEvent)
+    _set_event_id(prepared, event_id)
+    _set_event(prepared, event)
+    _set_canonical(prepared, canonical)
+    _set_ext(prepared, ext)
+    _set_content_hash(prepared, content_hash)
+    _set_occurred_at(prepared, occurred_at)
+    _set_columns(prepared, columns)
+    _set_search_text(prepared, search_text)
+    return prepared
 
 
 def content_hash(sent: Mapping[str, Any], ext: Mapping[str, Any] | None = None) -> bytes:
@@ -58,15 +101,15 @@ def prepare_event(
         if ext_bytes is not None:
             body += b',"ext":' + ext_bytes
         sent_hash = hashlib.sha256(body + b"}").digest()
-    return PreparedEvent(
-        event_id=stored["id"],
-        event=stored,
-        canonical=canonical,
-        ext=ext_bytes,
-        content_hash=sent_hash,
-        occurred_at=stored["occurred_at"],
-        columns=index_columns(stored),
-        search_text=search_text(stored),
+    return _new_prepared(
+        stored["id"],
+        stored,
+        canonical,
+        ext_bytes,
+        sent_hash,
+        stored["occurred_at"],
+        index_columns(stored),
+        search_text(stored),
     )
 
 
@@ -83,7 +126,8 @@ def prepare_incoming(
     problem), normalize and prepare one event as a client sent it."""
     if not validated:
         validate_event(raw, limits)
-    stored = normalize_event(raw, now=now, new_id=new_id)
+    stored, changed = _normalize(raw, now, new_id)
     # Sent in stored form (id and normalized occurred_at present): one canonicalization.
-    sent_hash = None if stored == raw else content_hash(raw, ext)
+    # Hashing ``raw`` when the two are equal after all gives the same hash, only slower.
+    sent_hash = None if not changed else content_hash(raw, ext)
     return prepare_event(stored, sent_hash=sent_hash, ext=ext)

@@ -6,7 +6,7 @@ which is how redaction finds the text it must remove from a contentless index.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -26,42 +26,62 @@ IndexColumns = tuple[
 ]
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def index_columns(event: Mapping[str, Any]) -> IndexColumns:
+    # Written out rather than through helpers and generators (it runs once per ingested
+    # event, ARCHITECTURE §11), in the original order of lookups, so even a malformed
+    # event fails the same way.
     actor = event.get("actor") or {}
     resource = event.get("resource") or {}
     targets = event.get("targets") or []
     tags = event.get("tags") or []
-    target_ids = " ".join(t["id"] for t in targets if isinstance(t, dict) and t.get("id"))
+    target_ids = " ".join([t["id"] for t in targets if isinstance(t, dict) and t.get("id")])
+    action = event["action"]
+    actor_id = actor["id"]
+    actor_type = actor.get("type")
+    actor_name = actor.get("name")
+    resource_type = resource.get("type")
+    resource_id = resource.get("id")
+    outcome = event.get("outcome")
     return (
-        event["action"],
-        actor["id"],
-        _str_or_none(actor.get("type")),
-        _str_or_none(actor.get("name")),
-        _str_or_none(resource.get("type")),
-        _str_or_none(resource.get("id")),
+        action,
+        actor_id,
+        actor_type if isinstance(actor_type, str) else None,
+        actor_name if isinstance(actor_name, str) else None,
+        resource_type if isinstance(resource_type, str) else None,
+        resource_id if isinstance(resource_id, str) else None,
         target_ids or None,
-        _str_or_none(event.get("outcome")),
-        " ".join(t for t in tags if isinstance(t, str)) or None,
+        outcome if isinstance(outcome, str) else None,
+        " ".join([t for t in tags if isinstance(t, str)]) or None,
     )
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
+def _add_strings(value: Any, parts: list[str]) -> None:
+    """Append every string and number inside ``value`` (dicts and lists, not tuples, are
+    entered; booleans and nulls skipped), depth first in order. Scalars one level down are
+    handled in the loop: metadata is mostly flat."""
+    if isinstance(value, dict):
+        items: Iterable[Any] = value.values()
     elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    elif isinstance(value, bool) or value is None:
+        items = value
+    else:
+        if isinstance(value, str):
+            parts.append(value)
+        elif not (isinstance(value, bool) or value is None) and isinstance(value, int | float):
+            parts.append(str(value))
         return
-    elif isinstance(value, int | float):
-        yield str(value)
+    append = parts.append
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            append(item)
+        elif kind is int or kind is float:
+            append(str(item))
+        elif item is not None and kind is not bool:
+            _add_strings(item, parts)
+
+
+_ACTOR_TEXT = ("id", "name", "email")
+_REF_TEXT = ("type", "id", "name")
 
 
 def search_text(event: Mapping[str, Any]) -> str:
@@ -69,25 +89,30 @@ def search_text(event: Mapping[str, Any]) -> str:
     ids, names and emails, resource and target types, ids and names, and every string or
     number in metadata."""
     parts: list[str] = []
+    append = parts.append
     action = event.get("action")
     if isinstance(action, str):
-        parts.append(action)
-        parts.append(action.replace(".", " ").replace("_", " "))
+        append(action)
+        append(action.replace(".", " ").replace("_", " "))
     for key in ("message", "source", "status"):
         value = event.get(key)
         if isinstance(value, str):
-            parts.append(value)
+            append(value)
     actor = event.get("actor")
     if isinstance(actor, dict):
-        parts.extend(
-            v for k, v in actor.items() if k in ("id", "name", "email") and isinstance(v, str)
-        )
-    for ref in [event.get("resource"), *(event.get("targets") or [])]:
+        for key, value in actor.items():  # in the event's own member order
+            if key in _ACTOR_TEXT and isinstance(value, str):
+                append(value)
+    resource = event.get("resource")
+    targets = event.get("targets")
+    for ref in [resource, *targets] if targets else (resource,):
         if isinstance(ref, dict):
-            parts.extend(
-                v for k, v in ref.items() if k in ("type", "id", "name") and isinstance(v, str)
-            )
-    parts.extend(_strings(event.get("metadata")))
+            for key, value in ref.items():
+                if key in _REF_TEXT and isinstance(value, str):
+                    append(value)
+    metadata = event.get("metadata")
+    if metadata is not None:
+        _add_strings(metadata, parts)
     return "\n".join(parts)
 
 
