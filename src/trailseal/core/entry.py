@@ -336,12 +336,34 @@ class EntryAssembler:
                 (b'{"event":', event, b',"ext":', ext, self._middle, b"%d" % seq, b',"v":1}')
             )
         if len(data) > MAX_ENTRY_BYTES:
-            raise ValidationError(
-                f"entry is {len(data)} bytes; entry bytes are at most {MAX_ENTRY_BYTES} "
-                "(tlog-tiles entry bundles)",
-                code="too_large",
-            )
+            raise _too_large(data)
         return data
+
+    def entries(
+        self, first_seq: int, events: Sequence[bytes], exts: Sequence[bytes | None]
+    ) -> list[bytes]:
+        """:meth:`entry` of each ``(events[i], exts[i])`` at ``seq = first_seq + i``: the
+        append path's form, one comprehension and one size check for the whole run."""
+        middle = self._middle
+        data = [
+            b'{"event":%b%b%d,"v":1}' % (event, middle, seq)
+            if ext is None
+            else b'{"event":%b,"ext":%b%b%d,"v":1}' % (event, ext, middle, seq)
+            for seq, event, ext in zip(
+                range(first_seq, first_seq + len(events)), events, exts, strict=True
+            )
+        ]
+        if data and max(map(len, data)) > MAX_ENTRY_BYTES:
+            raise _too_large(next(d for d in data if len(d) > MAX_ENTRY_BYTES))
+        return data
+
+
+def _too_large(data: bytes) -> ValidationError:
+    return ValidationError(
+        f"entry is {len(data)} bytes; entry bytes are at most {MAX_ENTRY_BYTES} "
+        "(tlog-tiles entry bundles)",
+        code="too_large",
+    )
 
 
 def entry_bytes_from_canonical(

@@ -35,9 +35,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from hashlib import sha256 as _sha256
 from itertools import repeat
 
-from trailseal.core.hashing import HASH_SIZE, RFC9162_SHA256, Hasher, PrefixedSHA256, node_hash
+from trailseal.core.hashing import HASH_SIZE, RFC9162_SHA256, Hasher, PrefixedSHA256
 from trailseal.errors import ValidationError, VerificationError
 
 __all__ = [
@@ -94,10 +95,17 @@ def _require_hashes(name: str, hashes: Sequence[bytes]) -> None:
 # --- building ---------------------------------------------------------------------------
 
 
-def _children_function(hasher: Hasher) -> Callable[[bytes, bytes], bytes]:
-    """``hasher.hash_children``, minus one Python call per node for the native hasher (the
-    bound method only forwards to :func:`node_hash`); hashing dominates integration time."""
-    return node_hash if type(hasher) is PrefixedSHA256 else hasher.hash_children
+def _parents(row: list[bytes], hasher: Hasher) -> list[bytes]:
+    """The parents of ``row``, pairwise (an odd last node has none)."""
+    if type(hasher) is PrefixedSHA256:
+        # node_hash inlined: a comprehension beats a Python call per node.
+        sha256 = _sha256
+        pairs = iter(row)  # zipped with itself: (row[0], row[1]), (row[2], row[3]), …
+        return [
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(pairs, pairs, strict=False)  # an odd last node: unpaired
+        ]
+    return list(map(hasher.hash_children, row[0::2], row[1::2]))
 
 
 def _integrate(
@@ -105,32 +113,30 @@ def _integrate(
     peaks: list[bytes],
     row: list[bytes],
     hasher: Hasher,
-    completed: list[CompletedNode] | None,
+    rows: list[tuple[int, int, list[bytes]]] | None,
 ) -> list[bytes]:
     """Add the leaf hashes ``row`` to a tree of ``size`` leaves whose peaks are ``peaks``
-    (consumed). Returns the new peaks, largest first; appends completed nodes to ``completed``.
+    (consumed). Returns the new peaks, largest first; appends one ``(level, first index,
+    hashes)`` per level to ``rows`` (see :meth:`CompactRange.append_rows`).
 
     Works one level at a time: ``row`` holds the nodes of ``level`` that this batch completed,
     which are exactly the indices ``[size >> level, (size + len(batch)) >> level)``. If the
     first of them is a right child, its left sibling is the old peak of that level. Pairing
     the row up gives the next level's row; an odd node left over is the new peak of this
-    level. The list-at-a-time loop keeps per-node Python work to a minimum.
+    level. The list-at-a-time loop keeps per-node Python work to a minimum, and a level is
+    reported as one row rather than a tuple per node.
     """
-    hash_children = _children_function(hasher)
     new_peaks: list[bytes] = []  # collected smallest first
     level = 0
     start = size
     while row:
-        if completed is not None:
-            count = len(row)
-            completed.extend(
-                zip(repeat(level, count), range(start, start + count), row, strict=True)
-            )
-        if start & 1:
-            row.insert(0, peaks.pop())  # the smallest remaining old peak sits at this level
-        if len(row) & 1:
-            new_peaks.append(row.pop())
-        row = list(map(hash_children, row[0::2], row[1::2]))
+        if rows is not None:
+            rows.append((level, start, row))
+        # ``row`` is reported as is, so it is not modified from here on.
+        paired = [peaks.pop(), *row] if start & 1 else row  # old peak: the left sibling
+        if len(paired) & 1:
+            new_peaks.append(paired[-1])
+        row = _parents(paired, hasher)
         level += 1
         start >>= 1
     new_peaks.reverse()
@@ -197,10 +203,22 @@ class CompactRange:
         complete, as ``(level, index, hash)``, leaves included; all nodes of one level come
         (in index order) before those of the next, so children precede parents. Costs
         O(len(leaf_hashes) + log size) node hashes."""
-        _require_hashes("leaf_hashes", leaf_hashes)
+        tree, rows = self.append_rows(leaf_hashes, hasher)
         completed: list[CompletedNode] = []
-        peaks = _integrate(self.size, list(self.peaks), list(leaf_hashes), hasher, completed)
-        return CompactRange(self.size + len(leaf_hashes), tuple(peaks)), completed
+        for level, start, row in rows:
+            completed.extend(zip(repeat(level), range(start, start + len(row)), row))
+        return tree, completed
+
+    def append_rows(
+        self, leaf_hashes: Sequence[bytes], hasher: Hasher = RFC9162_SHA256
+    ) -> tuple[CompactRange, list[tuple[int, int, list[bytes]]]]:
+        """:meth:`append`, reporting the completed nodes as one ``(level, first index,
+        hashes)`` per level, lowest first, the hashes at consecutive indices: what a tile
+        writer needs, without a tuple per node."""
+        _require_hashes("leaf_hashes", leaf_hashes)
+        rows: list[tuple[int, int, list[bytes]]] = []
+        peaks = _integrate(self.size, list(self.peaks), list(leaf_hashes), hasher, rows)
+        return CompactRange(self.size + len(leaf_hashes), tuple(peaks)), rows
 
     def root(self, hasher: Hasher = RFC9162_SHA256) -> bytes:
         """The tree head: MTH of the ``size`` leaves."""

@@ -37,7 +37,6 @@ from trailseal.store.rows import (
     api_key_from_row,
     api_key_params,
     checkpoint_from_row,
-    entry_insert_params,
     log_head_from_row,
     receipt_from_row,
     stored_entry_from_row,
@@ -539,22 +538,47 @@ class _SQLiteAppend:
         project, log_id = self._head.project, self._head.log_id
         conn = self._conn
         first_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM entries").fetchone()[0] + 1
+        rowids = range(first_rowid, first_rowid + len(entries))
         try:
             conn.executemany(
                 "INSERT INTO entries (rowid, project, log_id, seq, event_id, entry, leaf_hash,"
                 " chain_hash, content_hash, received_at, occurred_at, action, actor_id,"
                 " actor_type, actor_name, resource_type, resource_id, target_ids, outcome, tags)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (first_rowid + n, *entry_insert_params(project, log_id, e))
-                    for n, e in enumerate(entries)
-                ],
+                # entry_insert_params inlined (no call per row), and a generator: each
+                # row's tuple is freed once bound, so a batch does not pile up garbage-
+                # collector work (the hot path).
+                (
+                    (
+                        rowid,
+                        project,
+                        log_id,
+                        e.seq,
+                        e.event_id,
+                        e.entry,
+                        e.leaf_hash,
+                        e.chain_hash,
+                        e.content_hash,
+                        e.received_at,
+                        e.occurred_at,
+                        e.action,
+                        e.actor_id,
+                        e.actor_type,
+                        e.actor_name,
+                        e.resource_type,
+                        e.resource_id,
+                        e.target_ids,
+                        e.outcome,
+                        e.tags,
+                    )
+                    for rowid, e in zip(rowids, entries, strict=True)
+                ),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateIdError(str(exc)) from exc
         conn.executemany(
             "INSERT INTO entries_fts (rowid, body) VALUES (?, ?)",
-            [(first_rowid + n, e.search_text) for n, e in enumerate(entries)],
+            ((rowid, e.search_text) for rowid, e in zip(rowids, entries, strict=True)),
         )
 
     def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
