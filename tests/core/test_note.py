@@ -480,3 +480,24 @@ def test_all_lists_every_public_name(module_name: str) -> None:
     }
     assert defined <= set(module.__all__)
     assert all(hasattr(module, name) for name in module.__all__)
+
+
+def _key_name_by_definition(name: str) -> bool:
+    """The C2SP rule spelled out character by character (the reference)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return name != "" and all(not ch.isspace() and ch >= " " and ch != "+" for ch in name)
+
+
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(), st.sampled_from(["\ud800", "\u2028", "\x85", "\u3000", "+", " "])
+        ),
+        max_size=12,
+    )
+)
+def test_key_name_check_matches_the_definition(name: str) -> None:
+    assert is_valid_key_name(name) == _key_name_by_definition(name)

@@ -107,6 +107,10 @@ _SKEY_PREFIX: Final = "PRIVATE+KEY+"
 # control characters (those below U+0020) other than newline").
 _FORBIDDEN_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
 _HEX_KEY_ID = re.compile("[0-9a-f]{8}")
+# What a key name must not contain. For str patterns ``\s`` is exactly ``str.isspace``
+# (every Unicode space); one regex scan instead of a Python loop per character, since a
+# name is checked on every signature made (each checkpoint of every commit).
+_NOT_IN_KEY_NAME = re.compile(r"[\s\x00-\x1f+]")
 
 
 # --- names, texts, key IDs ------------------------------------------------------------------
@@ -127,8 +131,7 @@ def is_valid_key_name(name: object) -> bool:
     return (
         isinstance(name, str)
         and name != ""
-        and "+" not in name
-        and not any(ch.isspace() or ch < " " for ch in name)
+        and _NOT_IN_KEY_NAME.search(name) is None
         and _is_utf8(name)
     )
 
