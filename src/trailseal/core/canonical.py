@@ -326,7 +326,7 @@ def canonicalize(value: object) -> bytes:
     faster for the common case (see the module docstring for when orjson is used).
     """
     if FAST_PATH_ENABLED:
-        prepared = _prepare_for_orjson(value, check_keys=False)
+        prepared = _prepare_for_orjson(value, 0, False)
         if prepared is not _USE_REFERENCE:
             try:
                 data = orjson.dumps(prepared, option=_ORJSON_OPTIONS)
@@ -350,7 +350,7 @@ class _UseReference:
 _USE_REFERENCE: Final = _UseReference()
 
 
-def _prepare_for_orjson(value: Any, depth: int = 0, *, check_keys: bool = True) -> Any:
+def _prepare_for_orjson(value: Any, depth: int = 0, check_keys: bool = True) -> Any:
     """Return what to hand ``orjson.dumps(..., OPT_SORT_KEYS)`` so that it writes the
     reference's bytes (or raises), or :data:`_USE_REFERENCE` when that cannot be shown.
     With ``check_keys`` false, object keys are not looked at: the caller then checks the
@@ -399,7 +399,7 @@ def _prepare_for_orjson(value: Any, depth: int = 0, *, check_keys: bool = True) 
             if -MAX_SAFE_INTEGER <= member <= MAX_SAFE_INTEGER:
                 continue
             return _USE_REFERENCE
-        prepared = _prepare_for_orjson(member, depth + 1, check_keys=check_keys)
+        prepared = _prepare_for_orjson(member, depth + 1, check_keys)  # positional: faster
         if prepared is not member:
             if prepared is _USE_REFERENCE:
                 return _USE_REFERENCE
@@ -422,7 +422,7 @@ def _copy_prepared(
             copy[slot] = replacement
             break
     for slot, member in slots:  # the rest; replacing values does not disturb iteration
-        prepared = _prepare_for_orjson(member, depth + 1, check_keys=check_keys)
+        prepared = _prepare_for_orjson(member, depth + 1, check_keys)
         if prepared is _USE_REFERENCE:
             return _USE_REFERENCE
         copy[slot] = prepared

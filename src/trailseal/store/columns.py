@@ -34,7 +34,11 @@ def index_columns(event: Mapping[str, Any]) -> IndexColumns:
     resource = event.get("resource") or {}
     targets = event.get("targets") or []
     tags = event.get("tags") or []
-    target_ids = " ".join([t["id"] for t in targets if isinstance(t, dict) and t.get("id")])
+    target_ids = (
+        " ".join([t["id"] for t in targets if isinstance(t, dict) and t.get("id")])
+        if targets
+        else ""
+    )
     action = event["action"]
     actor_id = actor["id"]
     actor_type = actor.get("type")
@@ -51,7 +55,7 @@ def index_columns(event: Mapping[str, Any]) -> IndexColumns:
         resource_id if isinstance(resource_id, str) else None,
         target_ids or None,
         outcome if isinstance(outcome, str) else None,
-        " ".join([t for t in tags if isinstance(t, str)]) or None,
+        (" ".join([t for t in tags if isinstance(t, str)]) if tags else "") or None,
     )
 
 
@@ -80,8 +84,8 @@ def _add_strings(value: Any, parts: list[str]) -> None:
             _add_strings(item, parts)
 
 
-_ACTOR_TEXT = ("id", "name", "email")
-_REF_TEXT = ("type", "id", "name")
+_ACTOR_TEXT = frozenset(("id", "name", "email"))
+_REF_TEXT = frozenset(("type", "id", "name"))
 
 
 def search_text(event: Mapping[str, Any]) -> str:
