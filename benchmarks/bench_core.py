@@ -9,6 +9,10 @@
    checks and leaf-hashes, a helper chains and builds the tree), by wall clock and by CPU
    time (which stays meaningful when other work shares the machine).
 4. Integrating 1,000,000 leaves with ``CompactRange.append`` in batches of 1000.
+5. Batch-ingest preparation, the server's CPU work per event of POST /v1/events/batch before
+   the log lock: ``validate_batch`` + ``prepare_incoming(validated=True)`` in µs/event of CPU
+   time, on ``bench_append``'s realistic SDK-shaped events (1000 per batch). No baseline
+   runs beside it: compare runs (ARCHITECTURE §11 budgets ingest at ≥ 20,000 events/s).
 
 Data is seeded: realistic 300-600 byte events (nested actor/context/metadata, non-ASCII),
 built up front and never timed. Each figure is the best of ``--repeat`` runs, baseline and
@@ -38,6 +42,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
@@ -49,6 +54,7 @@ from trailseal.core.checkpoint import Checkpoint, LogKeys, SignedCheckpoint
 from trailseal.core.entry import entry_bytes_from_canonical, hash_entries
 from trailseal.core.hashing import HASH_SIZE, ZERO_HASH
 from trailseal.core.merkle import CompactRange, root_from_leaf_hashes
+from trailseal.core.schema import DEFAULT_LIMITS, validate_batch
 from trailseal.core.verify import (
     CHUNK,
     chain_head,
@@ -60,6 +66,7 @@ from trailseal.core.verify import (
     verify_log_run,
 )
 from trailseal.errors import VerificationError
+from trailseal.ledger.prepare import prepare_incoming
 
 ORIGIN = "trailseal.local/log/abcdefghijklmnopqrstuvwxy4"
 SEED = 20240501
@@ -372,6 +379,46 @@ def profile_verify(entries: list[bytes], checkpoint: SignedCheckpoint) -> str:
     return "\n".join(lines) + "\n" + report[report.find("   ncalls") :].rstrip()
 
 
+def bench_prepare(batches: int, repeat: int) -> dict[str, Any]:
+    from bench_append import EventSource  # beside this script; realistic SDK events
+
+    events = [EventSource(seed).batch(1000) for seed in range(batches)]
+    count = sum(len(batch) for batch in events)
+    now = datetime.now(UTC)
+
+    def no_id() -> str:
+        raise AssertionError("every event carries its id")
+
+    def validate() -> None:
+        for batch in events:
+            assert not validate_batch(batch, DEFAULT_LIMITS)
+
+    def prepare() -> None:
+        for batch in events:
+            for raw in batch:
+                prepare_incoming(raw, now=now, new_id=no_id, validated=True)
+
+    (_, validate_cpu), (_, prepare_cpu) = best_of_with_cpu(repeat, validate, prepare)
+    return {
+        "events": count,
+        "validate_batch_us_per_event": validate_cpu / count * 1e6,
+        "prepare_incoming_us_per_event": prepare_cpu / count * 1e6,
+        "total_us_per_event": (validate_cpu + prepare_cpu) / count * 1e6,
+    }
+
+
+def _prepare_report(prep: dict[str, Any]) -> str:
+    rows = [
+        ("validate_batch", prep["validate_batch_us_per_event"]),
+        ("prepare_incoming(validated=True)", prep["prepare_incoming_us_per_event"]),
+        ("together", prep["total_us_per_event"]),
+    ]
+    return (
+        f"\n5. batch-ingest preparation, {prep['events']:,} realistic events, CPU time"
+        + "".join(f"\n   {name:<34}{us:6.2f} us/event" for name, us in rows)
+    )
+
+
 # --- main ----------------------------------------------------------------------------------
 
 
@@ -388,7 +435,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=multiprocessing.get_all_start_methods(),
         help="how the two-process variant starts its helper (default forkserver)",
     )
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="only section 5 (a few seconds)"
+    )
     args = parser.parse_args(argv)
+    if args.prepare_only:
+        prepared = bench_prepare(2 if args.quick else 20, args.repeat)
+        print(json.dumps(prepared, indent=2) if args.json else _prepare_report(prepared).lstrip())
+        return 0
 
     log_size = args.entries or (20_000 if args.quick else 1_000_000)
     jcs_events = 2_000 if args.quick else 20_000
@@ -461,6 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "\nprofile of verify_log_run, single thread: CPU per entry by piece, then cProfile "
             "(C-level map loops count as their calling function's own time):\n" + profile
         )
+    results["prepare"] = bench_prepare(2 if args.quick else 20, args.repeat)
+    say(_prepare_report(results["prepare"]))
     results["machine"]["load_average_at_end"] = os.getloadavg()
     say(
         f"\nmachine: Python {platform.python_version()}, {os.cpu_count()} CPUs, load average "

@@ -98,10 +98,13 @@ def search_text(event: Mapping[str, Any]) -> str:
     if isinstance(action, str):
         append(action)
         append(action.replace(".", " ").replace("_", " "))
-    for key in ("message", "source", "status"):
-        value = event.get(key)
-        if isinstance(value, str):
-            append(value)
+    message, source, status = event.get("message"), event.get("source"), event.get("status")
+    if isinstance(message, str):
+        append(message)
+    if isinstance(source, str):
+        append(source)
+    if isinstance(status, str):
+        append(status)
     actor = event.get("actor")
     if isinstance(actor, dict):
         for key, value in actor.items():  # in the event's own member order
