@@ -24,6 +24,7 @@ from trailseal.store.base import (
     IdRecord,
     IntakeRow,
     LogHead,
+    NewEntries,
     NewEntry,
     ProjectRow,
     ReceiptRow,
@@ -72,6 +73,19 @@ FROM unnest(%(seq)b::bigint[], %(event_id)b::text[], %(entry)b::bytea[], %(leaf_
          action, actor_id, actor_type, actor_name, resource_type, resource_id, target_ids,
          outcome, tags, body, ord)
 """
+
+# The names of IndexColumns' members in _INSERT_ENTRIES, in order.
+_INDEX_KEYS = (
+    "action",
+    "actor_id",
+    "actor_type",
+    "actor_name",
+    "resource_type",
+    "resource_id",
+    "target_ids",
+    "outcome",
+    "tags",
+)
 
 
 class PostgresStore:
@@ -491,41 +505,38 @@ class _PostgresAppend:
     def find_ids(self, event_ids: Sequence[str]) -> dict[str, IdRecord]:
         return _find_ids(self._conn, self._head.project, event_ids)
 
-    def insert_entries(self, entries: Sequence[NewEntry]) -> None:
+    def insert_entries(self, entries: Sequence[NewEntry] | NewEntries) -> None:
         # Taking the project's commit counter row here (and holding it to COMMIT) orders
         # commit_seq by commit time across the project's logs; everything CPU-heavy of
         # the batch is already done, so the hold is the insert and the commit. The
         # pg_notify wakes the live streams of every server process; PostgreSQL delivers it
         # at COMMIT (never for a rollback), and riding on this statement costs no round trip.
+        batch = NewEntries.of(entries)
+        count = len(batch)
         counter = self._conn.execute(
             "UPDATE projects SET next_commit = next_commit + %s WHERE project = %s"
             " RETURNING next_commit, pg_notify('trailseal_commits', project)",
-            (len(entries), self._head.project),
+            (count, self._head.project),
         ).fetchone()
         if counter is None:
             raise KeyError(f"no project {self._head.project!r}")
-        params = {
-            "first_commit": int(counter[0]) - len(entries) + 1,
+        # The index columns transposed: one list per column (nine empty ones for none).
+        index = [list(column) for column in zip(*batch.index_columns, strict=True)]
+        index = index or [[] for _ in _INDEX_KEYS]
+        params: dict[str, Any] = {
+            "first_commit": int(counter[0]) - count + 1,
             "project": self._head.project,
             "log_id": self._head.log_id,
-            "seq": [e.seq for e in entries],
-            "event_id": [e.event_id for e in entries],
-            "entry": [e.entry for e in entries],
-            "leaf_hash": [e.leaf_hash for e in entries],
-            "chain_hash": [e.chain_hash for e in entries],
-            "content_hash": [e.content_hash for e in entries],
-            "received_at": [e.received_at for e in entries],
-            "occurred_at": [e.occurred_at for e in entries],
-            "action": [e.action for e in entries],
-            "actor_id": [e.actor_id for e in entries],
-            "actor_type": [e.actor_type for e in entries],
-            "actor_name": [e.actor_name for e in entries],
-            "resource_type": [e.resource_type for e in entries],
-            "resource_id": [e.resource_id for e in entries],
-            "target_ids": [e.target_ids for e in entries],
-            "outcome": [e.outcome for e in entries],
-            "tags": [e.tags for e in entries],
-            "body": [e.search_text for e in entries],
+            "seq": list(batch.seqs),
+            "event_id": list(batch.event_ids),
+            "entry": list(batch.entries),
+            "leaf_hash": list(batch.leaf_hashes),
+            "chain_hash": list(batch.chain_hashes),
+            "content_hash": list(batch.content_hashes),
+            "received_at": list(batch.received_at),
+            "occurred_at": list(batch.occurred_at),
+            **dict(zip(_INDEX_KEYS, index, strict=True)),
+            "body": list(batch.search_texts),
         }
         try:
             with self._conn.transaction():  # a savepoint: a duplicate leaves the lock held

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from trailseal.store.base import (
     IdRecord,
     IntakeRow,
     LogHead,
+    NewEntries,
     NewEntry,
     ProjectRow,
     ReceiptRow,
@@ -534,51 +536,43 @@ class _SQLiteAppend:
     def find_ids(self, event_ids: Sequence[str]) -> dict[str, IdRecord]:
         return _find_ids(self._conn, self._head.project, event_ids)
 
-    def insert_entries(self, entries: Sequence[NewEntry]) -> None:
+    def insert_entries(self, entries: Sequence[NewEntry] | NewEntries) -> None:
+        batch = NewEntries.of(entries)
+        count = len(batch)
+        if not count:
+            return
         project, log_id = self._head.project, self._head.log_id
         conn = self._conn
         first_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM entries").fetchone()[0] + 1
-        rowids = range(first_rowid, first_rowid + len(entries))
+        rowids = range(first_rowid, first_rowid + count)
         try:
             conn.executemany(
                 "INSERT INTO entries (rowid, project, log_id, seq, event_id, entry, leaf_hash,"
                 " chain_hash, content_hash, received_at, occurred_at, action, actor_id,"
                 " actor_type, actor_name, resource_type, resource_id, target_ids, outcome, tags)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                # entry_insert_params inlined (no call per row), and a generator: each
-                # row's tuple is freed once bound, so a batch does not pile up garbage-
-                # collector work (the hot path).
-                (
-                    (
-                        rowid,
-                        project,
-                        log_id,
-                        e.seq,
-                        e.event_id,
-                        e.entry,
-                        e.leaf_hash,
-                        e.chain_hash,
-                        e.content_hash,
-                        e.received_at,
-                        e.occurred_at,
-                        e.action,
-                        e.actor_id,
-                        e.actor_type,
-                        e.actor_name,
-                        e.resource_type,
-                        e.resource_id,
-                        e.target_ids,
-                        e.outcome,
-                        e.tags,
-                    )
-                    for rowid, e in zip(rowids, entries, strict=True)
+                # Rows zipped from the columns in C: no Python code runs per row.
+                zip(
+                    rowids,
+                    repeat(project, count),
+                    repeat(log_id, count),
+                    batch.seqs,
+                    batch.event_ids,
+                    batch.entries,
+                    batch.leaf_hashes,
+                    batch.chain_hashes,
+                    batch.content_hashes,
+                    batch.received_at,
+                    batch.occurred_at,
+                    *zip(*batch.index_columns, strict=True),
+                    strict=True,
                 ),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateIdError(str(exc)) from exc
         conn.executemany(
             "INSERT INTO entries_fts (rowid, body) VALUES (?, ?)",
-            ((rowid, e.search_text) for rowid, e in zip(rowids, entries, strict=True)),
+            zip(rowids, batch.search_texts, strict=True),
         )
 
     def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
