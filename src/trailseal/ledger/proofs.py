@@ -1,24 +1,26 @@
 """Proof reads from stored tiles: every node a proof needs comes from at most one tile per
 tile level, fetched in one store call.
 
-A tile's internal levels (the 255 nodes above its 256 stored hashes) are hashed once and
-kept, for partial tiles too: a log's right-edge tiles grow with every commit, and a sync
-append asks for a proof at the new size at once, so a grown tile is *extended* (only the
-new hashes and the nodes above them are hashed) rather than hashed again. A node is
-complete at one tree size and never changes later, so levels read at a larger width serve
-every smaller one. Cached tiles are bounded (LRU).
+Tiles are cached (bounded LRU) as their stored hashes plus the internal levels (the 255
+nodes above 256 hashes) of some prefix of them, hashed on first use and *extended*, not
+hashed again, when the tile has grown: a log's right-edge tiles grow with every commit,
+and a sync append asks for proofs at the new size at once. The sequencer hands over the
+tiles each commit wrote (:meth:`TileReader.remember`), so those proofs need no store read.
+A node is complete at one tree size and never changes later, so a tile cached at a larger
+width serves every smaller one.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from trailseal.core.hashing import node_hash
 from trailseal.core.merkle import NodeId, ProofPlan
 from trailseal.core.tiles import TILE_HEIGHT, TileId, tile_for_node, tiles_for_nodes
-from trailseal.store.base import Store
+from trailseal.store.base import Store, TileKey
 
 __all__ = ["TileReader"]
 
@@ -44,14 +46,25 @@ def _levels(data: bytes, known: Levels | None = None) -> Levels:
     return levels
 
 
+@dataclass(slots=True)
+class _Cached:
+    data: bytes  # the tile's hashes, as last read or written (later ones only extend it)
+    levels: Levels  # levels of a prefix of ``data``; [] until first used
+
+
 class TileReader:
-    """Reads proof nodes of logs from a store, caching the levels of full tiles."""
+    """Reads proof nodes of logs from a store, caching tiles and their levels."""
 
     def __init__(self, store: Store, *, cached_tiles: int = 4096) -> None:
         self._store = store
-        self._cache: OrderedDict[_TileKey, Levels] = OrderedDict()
+        self._cache: OrderedDict[_TileKey, _Cached] = OrderedDict()
         self._capacity = cached_tiles
         self._lock = threading.Lock()
+
+    def remember(self, project: str, log_id: str, tiles: Mapping[TileKey, bytes]) -> None:
+        """Cache tiles as a commit wrote them (call only after the commit is durable)."""
+        for (level, index), data in tiles.items():
+            self._store_data((project, log_id, level, index), data)
 
     def cached_nodes(
         self, project: str, log_id: str, node_ids: Iterable[NodeId], size: int
@@ -59,9 +72,12 @@ class TileReader:
         """:meth:`nodes` if every tile they need is cached (no store read, so callable on
         an event loop), else None."""
         needed = tiles_for_nodes(node_ids, size)
-        levels = self._cached(project, log_id, needed)
-        if len(levels) < len(needed):
-            return None
+        levels: dict[tuple[int, int], Levels] = {}
+        for tile in needed:
+            found = self._levels_of((project, log_id, tile.level, tile.index), tile.width)
+            if found is None:
+                return None
+            levels[(tile.level, tile.index)] = found
         return _pick(needed, levels)
 
     def nodes(
@@ -69,17 +85,24 @@ class TileReader:
     ) -> dict[NodeId, bytes]:
         """Hashes of complete nodes of the tree of ``size`` leaves."""
         needed = tiles_for_nodes(node_ids, size)
-        levels = self._cached(project, log_id, needed)
-        missing = [tile for tile in needed if (tile.level, tile.index) not in levels]
+        levels: dict[tuple[int, int], Levels] = {}
+        missing: list[TileId] = []
+        for tile in needed:
+            found = self._levels_of((project, log_id, tile.level, tile.index), tile.width)
+            if found is None:
+                missing.append(tile)
+            else:
+                levels[(tile.level, tile.index)] = found
         if missing:
             fetched = self._store.read_tiles(project, log_id, [(t.level, t.index) for t in missing])
             for tile in missing:
+                key = (project, log_id, tile.level, tile.index)
                 data = fetched.get((tile.level, tile.index))
                 if data is None or len(data) < tile.width * _HASH:
                     raise LookupError(f"tile {tile.path()} of log {log_id} is missing")
-                levels[(tile.level, tile.index)] = self._grow(
-                    (project, log_id, tile.level, tile.index), data
-                )
+                self._store_data(key, data)
+                found = self._levels_of(key, tile.width)
+                levels[(tile.level, tile.index)] = found if found is not None else _levels(data)
         return _pick(needed, levels)
 
     def assemble(
@@ -97,38 +120,40 @@ class TileReader:
         hashes = self.cached_nodes(project, log_id, wanted, size)
         return None if hashes is None else _assemble(plans, hashes)
 
-    def _cached(
-        self, project: str, log_id: str, needed: Iterable[TileId]
-    ) -> dict[tuple[int, int], Levels]:
-        """The needed tiles cached at least as wide as needed."""
-        found: dict[tuple[int, int], Levels] = {}
+    def _store_data(self, key: _TileKey, data: bytes) -> None:
         with self._lock:
-            for tile in needed:
-                key = (project, log_id, tile.level, tile.index)
-                cached = self._cache.get(key)
-                if cached is not None and len(cached[0]) >= tile.width:
-                    self._cache.move_to_end(key)
-                    found[(tile.level, tile.index)] = cached
-        return found
-
-    def _grow(self, key: _TileKey, data: bytes) -> Levels:
-        """Levels of the tile holding ``data`` (as stored now), extending the cached
-        levels of its earlier, narrower state when they are a prefix of it."""
-        with self._lock:
-            known = self._cache.get(key)
-        if known is not None and (
-            len(known[0]) > len(data) // _HASH
-            or b"".join(known[0]) != data[: len(known[0]) * _HASH]
-        ):
-            known = None  # not a prefix: never expected of an append-only log; start over
-        levels = _levels(data, known)
-        with self._lock:
-            current = self._cache.get(key)
-            if current is None or len(current[0]) < len(levels[0]):
-                self._cache[key] = levels
+            cached = self._cache.get(key)
+            if cached is None:
+                self._cache[key] = _Cached(data, [])
+            elif len(cached.data) < len(data):
+                if data.startswith(cached.data):
+                    cached.data = data
+                else:  # never expected of an append-only log: trust the newer, start over
+                    self._cache[key] = _Cached(data, [])
             self._cache.move_to_end(key)
             while len(self._cache) > self._capacity:
                 self._cache.popitem(last=False)
+
+    def _levels_of(self, key: _TileKey, width: int) -> Levels | None:
+        """The cached tile's levels covering at least ``width`` hashes, or None if it is
+        not cached that wide. Extends the known levels when the data has grown."""
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None or len(cached.data) < width * _HASH:
+                return None
+            self._cache.move_to_end(key)
+            data, known = cached.data, cached.levels
+        if known and len(known[0]) >= width:
+            return known
+        levels = _levels(data, known or None)  # outside the lock: up to 255 hashes
+        with self._lock:
+            current = self._cache.get(key)
+            if (
+                current is not None
+                and current.data.startswith(data)
+                and (not current.levels or len(current.levels[0]) < len(levels[0]))
+            ):
+                current.levels = levels
         return levels
 
 
