@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.ledger.helpers import PROJECT, event, make_ledger, prepared
-from trailseal.core.merkle import verify_consistency, verify_inclusion
-from trailseal.ledger.proofs import _levels
+from trailseal.core.merkle import inclusion_nodes, verify_consistency, verify_inclusion
+from trailseal.ledger.proofs import TileReader, _levels
 from trailseal.ledger.service import Ledger
 from trailseal.store.base import Store
 
@@ -64,17 +64,55 @@ def test_proofs_of_a_growing_log_verify_at_every_size(ledger: Ledger) -> None:
         )
 
 
-def test_cached_proofs_are_none_until_the_tiles_were_read(ledger: Ledger) -> None:
-    results = ledger.append(PROJECT, "acme", [prepared(event()) for _ in range(5)]).result()
+def test_proofs_of_fresh_entries_need_no_store_read(ledger: Ledger) -> None:
+    """The sequencer hands the tiles it wrote to the proof cache before it answers, so a
+    sync append proves its entries from memory, also across tile boundaries."""
+    leaves: list[bytes] = []
+    for size in [5, 1, 250, 3, 300]:
+        results = ledger.append(PROJECT, "acme", [prepared(event()) for _ in range(size)]).result()
+        leaves += [r.leaf_hash for r in results if r.leaf_hash is not None]
+        checkpoint = results[-1].checkpoint
+        assert checkpoint is not None
+        seqs = [r.seq for r in results]
+        cached = ledger.cached_inclusion_proofs(PROJECT, results[0].log_id, seqs, checkpoint.size)
+        assert cached is not None, f"a proof after appending {size} read the store"
+        for seq, proof in zip(seqs, cached, strict=True):
+            verify_inclusion(seq, checkpoint.size, leaves[seq], proof, checkpoint.root_hash)
+
+
+def test_a_cold_reader_reads_tiles_once_then_serves_them_from_memory(store: Store) -> None:
+    writer = make_ledger(store)
+    try:
+        results = writer.append(PROJECT, "acme", [prepared(event()) for _ in range(600)]).result()
+    finally:
+        writer.close()
     checkpoint = results[-1].checkpoint
     assert checkpoint is not None
+    reader = TileReader(store)  # another process's view: nothing cached
+    plans = [inclusion_nodes(seq, checkpoint.size) for seq in (0, 255, 256, 599)]
     log_id = results[0].log_id
-    assert ledger.cached_inclusion_proofs(PROJECT, log_id, [2], checkpoint.size) is None
-    assert ledger.cached_inclusion_proofs(PROJECT, log_id, [9], checkpoint.size) is None
-    stored = ledger.inclusion_proofs(PROJECT, log_id, [2], checkpoint.size)
-    assert ledger.cached_inclusion_proofs(PROJECT, log_id, [2], checkpoint.size) == stored
-    more = ledger.append(PROJECT, "acme", [prepared(event())]).result()
-    grown = more[0].checkpoint
-    assert grown is not None
-    # The tile grew: its cached levels are too narrow for the new size.
-    assert ledger.cached_inclusion_proofs(PROJECT, log_id, [2], grown.size) is None
+    assert reader.assemble_cached(PROJECT, log_id, plans, checkpoint.size) is None
+    proofs = reader.assemble(PROJECT, log_id, plans, checkpoint.size)
+    assert reader.assemble_cached(PROJECT, log_id, plans, checkpoint.size) == proofs
+    for seq, proof in zip((0, 255, 256, 599), proofs, strict=True):
+        verify_inclusion(
+            seq, checkpoint.size, results[seq].leaf_hash or b"", proof, checkpoint.root_hash
+        )
+
+
+def test_remembered_tiles_extend_and_never_shrink() -> None:
+    class NoStore:
+        def read_tiles(self, *args: object) -> dict[tuple[int, int], bytes]:
+            raise AssertionError("no store read expected")
+
+    reader = TileReader(NoStore())  # type: ignore[arg-type]
+    tile = _hashes(256)
+    reader.remember("p", "l", {(0, 0): tile[: 10 * 32]})
+    narrow = reader.cached_nodes("p", "l", [(0, 3), (1, 2)], 10)
+    reader.remember("p", "l", {(0, 0): tile[: 200 * 32]})
+    reader.remember("p", "l", {(0, 0): tile[: 100 * 32]})  # older, narrower: ignored
+    wide = reader.cached_nodes("p", "l", [(0, 3), (1, 2), (7, 0)], 200)
+    assert wide is not None and narrow is not None
+    assert wide[(0, 3)] == narrow[(0, 3)] and wide[(1, 2)] == narrow[(1, 2)]
+    assert wide[(7, 0)] == _levels(tile)[7][0]
+    assert reader.cached_nodes("p", "l", [(0, 250)], 251) is None

@@ -172,11 +172,13 @@ def integrate(
     signer: LogSigner,
     hooks: Sequence[AppendHook] = (),
     optimistic: bool = False,
+    tiles_written: dict[TileKey, bytes] | None = None,
 ) -> list[list[AppendResult] | IdempotencyConflict]:
-    """``optimistic``: skip looking the ids up first and let the unique id index refuse a
-    stored one (``DuplicateIdError``, the transaction rolls back); the caller then retries
-    with ``optimistic=False``, which classifies retries and conflicts. New ids, the
-    common case, then cost no lookup at all.
+    """``tiles_written`` receives the tiles the transaction writes (for the proof cache,
+    once committed). ``optimistic``: skip looking the ids up first and let the unique id
+    index refuse a stored one (``DuplicateIdError``, the transaction rolls back); the
+    caller then retries with ``optimistic=False``, which classifies retries and
+    conflicts. New ids, the common case, then cost no lookup at all.
 
     Runs inside the log's lock and is all of the ledger's overhead over a plain INSERT
     (§11), so per-event work is whole-batch comprehensions, and the entries go to the
@@ -223,7 +225,10 @@ def integrate(
             )
         )
         tree, completed = CompactRange.from_bytes(size, head.peaks).append_rows(leaves)
-        txn.put_tiles(_grow_tiles(txn, completed))
+        tiles = _grow_tiles(txn, completed)
+        txn.put_tiles(tiles)
+        if tiles_written is not None:
+            tiles_written.update(tiles)
         root = tree.root()
         note = signer.sign(Checkpoint(head.origin, tree.size, root), timestamp)
         checkpoint = CheckpointRow(head.log_id, tree.size, root, note, received_at)

@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -36,7 +36,7 @@ from trailseal.ledger.integrate import (
     integrate,
 )
 from trailseal.ledger.prepare import PreparedEvent
-from trailseal.store.base import ReceiptRow, Store
+from trailseal.store.base import ReceiptRow, Store, TileKey
 from trailseal.store.errors import DuplicateIdError
 
 __all__ = ["LogKey", "OverloadedError", "Sequencer"]
@@ -82,9 +82,12 @@ class Sequencer:
         max_wait: float = 0.002,
         max_queued_events: int = 200_000,
         on_commit: Callable[[int, float], None] | None = None,
+        on_tiles: Callable[[str, str, Mapping[TileKey, bytes]], None] | None = None,
     ) -> None:
         """``signer_for(project, origin)`` gives a log's signer; ``clock()`` gives the
-        batch's ``received_at`` text and the checkpoint timestamp (seconds)."""
+        batch's ``received_at`` text and the checkpoint timestamp (seconds).
+        ``on_tiles(project, log_id, tiles)`` gets the tiles each commit wrote, after the
+        commit and before its waiters are answered (they may ask for proofs at once)."""
         self._store = store
         self._signer_for = signer_for
         self._clock = clock
@@ -93,6 +96,7 @@ class Sequencer:
         self._max_wait = max_wait
         self._max_queued = max_queued_events
         self._on_commit = on_commit
+        self._on_tiles = on_tiles
         self._lock = threading.Lock()
         self._logs: dict[LogKey, _LogQueue] = {}
         self._queued_events = 0
@@ -222,6 +226,7 @@ class Sequencer:
         self, project: str, log_id: str, taken: list[_Request]
     ) -> list[list[AppendResult] | IdempotencyConflict]:
         for attempt in range(_DUPLICATE_RETRIES):
+            tiles: dict[TileKey, bytes] = {}
             try:
                 with self._store.append(project, log_id) as txn:
                     received_at, timestamp = self._clock()
@@ -235,6 +240,7 @@ class Sequencer:
                         hooks=self._hooks_for(project),
                         # First try without the id lookup; a stored id rolls it back.
                         optimistic=attempt == 0,
+                        tiles_written=tiles,
                     )
                     receipts = [
                         _settle(r.receipt, results[n], received_at, log_id)
@@ -246,6 +252,11 @@ class Sequencer:
                     intake = [r.intake_id for r in taken if r.intake_id is not None]
                     if intake:
                         txn.delete_intake(intake)
+                if tiles and self._on_tiles is not None:
+                    try:
+                        self._on_tiles(project, log_id, tiles)
+                    except Exception:  # committed: a cache miss later is all this costs
+                        log.exception("caching the tiles of log %s failed", log_id)
                 return results
             except DuplicateIdError:
                 # An id is already stored (a retry, a conflict, or another process's commit

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +29,14 @@ from trailseal.ledger.keys import ProjectKeys
 from trailseal.ledger.prepare import PreparedEvent
 from trailseal.ledger.proofs import TileReader
 from trailseal.ledger.sequencer import OverloadedError, Sequencer
-from trailseal.store.base import CheckpointRow, LogHead, ReceiptRow, Store, StoredEntry
+from trailseal.store.base import (
+    CheckpointRow,
+    LogHead,
+    ReceiptRow,
+    Store,
+    StoredEntry,
+    TileKey,
+)
 
 __all__ = ["Ledger", "LedgerConfig"]
 
@@ -76,6 +83,7 @@ class Ledger:
         self.keys = ProjectKeys(store, master_key, now=self.now_text, random=random)
         self._signers: dict[tuple[str, str], LogKeys] = {}
         self._signers_lock = threading.Lock()
+        self.tiles = TileReader(store)
         workers = config.workers or (1 if store.kind == "sqlite" else 4)
         self.sequencer = Sequencer(
             store,
@@ -87,9 +95,9 @@ class Ledger:
             max_wait=config.max_wait,
             max_queued_events=config.max_queued_events,
             on_commit=on_commit,
+            on_tiles=self._remember_tiles,
         )
         self._drain_lock = threading.Lock()
-        self.tiles = TileReader(store)
         self._heads: dict[tuple[str, str], tuple[float, LogHead]] = {}
         self._ids = IdGenerator(lambda: int(self._now().timestamp() * 1000), random)
         self._ids_lock = threading.Lock()
@@ -113,6 +121,9 @@ class Ledger:
             with self._signers_lock:
                 self._signers[key] = found
         return found
+
+    def _remember_tiles(self, project: str, log_id: str, tiles: Mapping[TileKey, bytes]) -> None:
+        self.tiles.remember(project, log_id, tiles)
 
     def _signer(self, project: str, origin: str) -> LogSigner:
         return self.log_keys(project, origin)
