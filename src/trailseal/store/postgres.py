@@ -55,19 +55,28 @@ _RECEIPT_COLUMNS = (
 )
 _MIGRATION_LOCK = 7_311_002  # pg_advisory_xact_lock key: one migrator at a time
 
+# The project's commit counter row is taken here (and held to COMMIT): it orders commit_seq
+# by commit time across the project's logs. The pg_notify wakes the live streams of every
+# server process; PostgreSQL delivers it at COMMIT (never for a rollback). One statement:
+# each round trip of an append is time the log's row lock is held.
 _INSERT_ENTRIES = """
+WITH counter AS (
+    UPDATE projects SET next_commit = next_commit + %(count)s WHERE project = %(project)s
+    RETURNING next_commit - %(count)s AS first, pg_notify('trailseal_commits', project)
+)
 INSERT INTO entries (project, log_id, seq, event_id, entry, leaf_hash, chain_hash, content_hash,
     received_at, occurred_at, action, actor_id, actor_type, actor_name, resource_type,
     resource_id, target_ids, outcome, tags, search, commit_seq)
 SELECT %(project)s, %(log_id)s, u.seq, u.event_id, u.entry, u.leaf_hash, u.chain_hash,
     u.content_hash, u.received_at, u.occurred_at, u.action, u.actor_id, u.actor_type,
     u.actor_name, u.resource_type, u.resource_id, u.target_ids, u.outcome, u.tags,
-    to_tsvector('simple', u.body), %(first_commit)s + u.ord - 1
-FROM unnest(%(seq)b::bigint[], %(event_id)b::text[], %(entry)b::bytea[], %(leaf_hash)b::bytea[],
-    %(chain_hash)b::bytea[], %(content_hash)b::bytea[], %(received_at)b::text[],
-    %(occurred_at)b::text[], %(action)b::text[], %(actor_id)b::text[], %(actor_type)b::text[],
-    %(actor_name)b::text[], %(resource_type)b::text[], %(resource_id)b::text[],
-    %(target_ids)b::text[], %(outcome)b::text[], %(tags)b::text[], %(body)b::text[])
+    to_tsvector('simple', u.body), counter.first + u.ord
+FROM counter, unnest(%(seq)b::bigint[], %(event_id)b::text[], %(entry)b::bytea[],
+    %(leaf_hash)b::bytea[], %(chain_hash)b::bytea[], %(content_hash)b::bytea[],
+    %(received_at)b::text[], %(occurred_at)b::text[], %(action)b::text[], %(actor_id)b::text[],
+    %(actor_type)b::text[], %(actor_name)b::text[], %(resource_type)b::text[],
+    %(resource_id)b::text[], %(target_ids)b::text[], %(outcome)b::text[], %(tags)b::text[],
+    %(body)b::text[])
     WITH ORDINALITY
     AS u(seq, event_id, entry, leaf_hash, chain_hash, content_hash, received_at, occurred_at,
          action, actor_id, actor_type, actor_name, resource_type, resource_id, target_ids,
@@ -294,7 +303,9 @@ class PostgresStore:
             ).fetchone()
             if row is None:
                 raise KeyError(f"no log {log_id!r} in project {project!r}")
-            yield _PostgresAppend(conn, log_head_from_row(row))
+            txn = _PostgresAppend(conn, log_head_from_row(row))
+            yield txn
+            txn._flush()
 
     # -- reads -----------------------------------------------------------------------------
     def get_entry(self, project: str, log_id: str, seq: int) -> StoredEntry | None:
@@ -497,34 +508,24 @@ class _PostgresAppend:
     def __init__(self, conn: psycopg.Connection[Any], head: LogHead) -> None:
         self._conn = conn
         self._head = head
+        self._pending: list[tuple[str, Sequence[Any]]] = []
 
     @property
     def head(self) -> LogHead:
         return self._head
 
     def find_ids(self, event_ids: Sequence[str]) -> dict[str, IdRecord]:
+        self._flush()
         return _find_ids(self._conn, self._head.project, event_ids)
 
     def insert_entries(self, entries: Sequence[NewEntry] | NewEntries) -> None:
-        # Taking the project's commit counter row here (and holding it to COMMIT) orders
-        # commit_seq by commit time across the project's logs; everything CPU-heavy of
-        # the batch is already done, so the hold is the insert and the commit. The
-        # pg_notify wakes the live streams of every server process; PostgreSQL delivers it
-        # at COMMIT (never for a rollback), and riding on this statement costs no round trip.
         batch = NewEntries.of(entries)
         count = len(batch)
-        counter = self._conn.execute(
-            "UPDATE projects SET next_commit = next_commit + %s WHERE project = %s"
-            " RETURNING next_commit, pg_notify('trailseal_commits', project)",
-            (count, self._head.project),
-        ).fetchone()
-        if counter is None:
-            raise KeyError(f"no project {self._head.project!r}")
         # The index columns transposed: one list per column (nine empty ones for none).
         index = [list(column) for column in zip(*batch.index_columns, strict=True)]
         index = index or [[] for _ in _INDEX_KEYS]
         params: dict[str, Any] = {
-            "first_commit": int(counter[0]) - count + 1,
+            "count": count,
             "project": self._head.project,
             "log_id": self._head.log_id,
             "seq": list(batch.seqs),
@@ -538,47 +539,87 @@ class _PostgresAppend:
             **dict(zip(_INDEX_KEYS, index, strict=True)),
             "body": list(batch.search_texts),
         }
+        self._flush()
+        conn = self._conn
         try:
-            with self._conn.transaction():  # a savepoint: a duplicate leaves the lock held
-                self._conn.execute(_INSERT_ENTRIES, params)
+            # A savepoint, so a duplicate writes nothing and leaves the lock held; in one
+            # round trip with the statement (pipeline mode).
+            with conn.pipeline(), conn.transaction():
+                cursor = conn.execute(_INSERT_ENTRIES, params)
         except pg_errors.UniqueViolation as exc:
             raise DuplicateIdError(str(exc)) from exc
+        if cursor.rowcount != count:
+            raise KeyError(f"no project {self._head.project!r}")
 
     def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+        self._flush()
         return _read_tiles(self._conn, self._head.project, self._head.log_id, keys)
 
+    # The writes below return nothing and nothing in the transaction reads them back
+    # before the end, so they are sent together in one round trip (:meth:`_flush`).
     def put_tiles(self, tiles: dict[TileKey, bytes]) -> None:
         if not tiles:
             return
-        project, log_id = self._head.project, self._head.log_id
-        with self._conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO tiles VALUES (%s, %s, %s, %s, %s)"
+        keys = list(tiles)
+        self._pending.append(
+            (
+                "INSERT INTO tiles SELECT %s, %s, t.level, t.idx, t.hashes"
+                " FROM unnest(%s::integer[], %s::bigint[], %s::bytea[]) AS t(level, idx, hashes)"
                 " ON CONFLICT (project, log_id, level, idx) DO UPDATE SET hashes = excluded.hashes",
-                [(project, log_id, level, index, data) for (level, index), data in tiles.items()],
+                (
+                    self._head.project,
+                    self._head.log_id,
+                    [level for level, _ in keys],
+                    [index for _, index in keys],
+                    [tiles[key] for key in keys],
+                ),
             )
+        )
 
     def put_checkpoint(self, checkpoint: CheckpointRow) -> None:
-        self._conn.execute(
-            "INSERT INTO checkpoints VALUES (%s, %s, %s, %s, %s, %s)",
+        self._pending.append(
             (
-                self._head.project,
-                checkpoint.log_id,
-                checkpoint.size,
-                checkpoint.root_hash,
-                checkpoint.note,
-                checkpoint.created_at,
-            ),
+                "INSERT INTO checkpoints VALUES (%s, %s, %s, %s, %s, %s)",
+                (
+                    self._head.project,
+                    checkpoint.log_id,
+                    checkpoint.size,
+                    checkpoint.root_hash,
+                    checkpoint.note,
+                    checkpoint.created_at,
+                ),
+            )
         )
 
     def set_head(self, *, size: int, chain_head: bytes, peaks: bytes) -> None:
-        self._conn.execute(
-            "UPDATE logs SET size = %s, chain_head = %s, peaks = %s"
-            " WHERE project = %s AND log_id = %s",
-            (size, chain_head, peaks, self._head.project, self._head.log_id),
+        self._pending.append(
+            (
+                "UPDATE logs SET size = %s, chain_head = %s, peaks = %s"
+                " WHERE project = %s AND log_id = %s",
+                (size, chain_head, peaks, self._head.project, self._head.log_id),
+            )
         )
 
+    def add_usage(self, month: str, events: int) -> None:
+        self._pending.append(
+            (
+                "INSERT INTO usage_counters VALUES (%s, %s, %s) ON CONFLICT (project, month)"
+                " DO UPDATE SET events = usage_counters.events + excluded.events",
+                (self._head.project, month, events),
+            )
+        )
+
+    def _flush(self) -> None:
+        """Send the deferred writes, in order, in one round trip."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        with self._conn.pipeline():
+            for sql, params in pending:
+                self._conn.execute(sql, params)
+
     def read_state(self, facade: str) -> bytes | None:
+        self._flush()
         row = self._conn.execute(
             "SELECT state FROM log_state WHERE project = %s AND log_id = %s AND facade = %s",
             (self._head.project, self._head.log_id, facade),
@@ -586,23 +627,19 @@ class _PostgresAppend:
         return bytes(row[0]) if row else None
 
     def write_state(self, facade: str, state: bytes) -> None:
+        self._flush()
         self._conn.execute(
             "INSERT INTO log_state VALUES (%s, %s, %s, %s) ON CONFLICT (project, log_id, facade)"
             " DO UPDATE SET state = excluded.state",
             (self._head.project, self._head.log_id, facade, state),
         )
 
-    def add_usage(self, month: str, events: int) -> None:
-        self._conn.execute(
-            "INSERT INTO usage_counters VALUES (%s, %s, %s) ON CONFLICT (project, month)"
-            " DO UPDATE SET events = usage_counters.events + excluded.events",
-            (self._head.project, month, events),
-        )
-
     def put_receipts(self, receipts: Sequence[ReceiptRow]) -> None:
+        self._flush()
         _put_receipts(self._conn, receipts)
 
     def delete_intake(self, intake_ids: Sequence[int]) -> None:
+        self._flush()
         if intake_ids:
             self._conn.execute("DELETE FROM intake WHERE intake_id = ANY(%s)", (list(intake_ids),))
 
