@@ -6,8 +6,11 @@ appends across processes (ARCHITECTURE §6).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,6 +76,7 @@ class SQLiteStore:
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
+        self._lock_fds: list[int] = []
         self._all_lock = threading.Lock()
 
     # -- connections ---------------------------------------------------------------------
@@ -95,19 +99,62 @@ class SQLiteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        with self._writer_turn():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """Writers of this file (threads and server processes) queue on a lock file before
+        BEGIN IMMEDIATE. SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between
+        tries, so with two server processes the write lock sat idle for milliseconds
+        after every commit; this wait polls every 0.1-1 ms. Same deadline as SQLite's."""
+        fd = self._lock_fd()
+        if fd is None:
+            yield
+            return
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _lock_fd(self) -> int | None:
+        """This thread's descriptor of ``<database>-writer`` (flock locks belong to an
+        open file, so threads need their own to exclude each other); None in memory."""
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            return None
+        fd: int | None = getattr(self._local, "lock_fd", None)
+        if fd is None:
+            fd = os.open(self.path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
+            self._local.lock_fd = fd
+            with self._all_lock:
+                self._lock_fds.append(fd)
+        return fd
 
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
                 conn.close()
             self._all.clear()
+            for fd in self._lock_fds:
+                os.close(fd)
+            self._lock_fds.clear()
         self._local = threading.local()
 
     def migrate(self) -> None:
