@@ -11,7 +11,6 @@ from trailseal.store.base import (
     ApiKeyRow,
     CheckpointRow,
     LogHead,
-    NewEntry,
     ReceiptRow,
     StoredEntry,
 )
@@ -20,7 +19,6 @@ __all__ = [
     "api_key_from_row",
     "api_key_params",
     "checkpoint_from_row",
-    "entry_insert_params",
     "log_head_from_row",
     "receipt_from_row",
     "stored_entry_from_row",
@@ -100,29 +98,4 @@ def receipt_from_row(row: Sequence[Any]) -> ReceiptRow:
         str(updated),
         log_id,
         error,
-    )
-
-
-def entry_insert_params(project: str, log_id: str, e: NewEntry) -> tuple[Any, ...]:
-    """Column values in the order of the drivers' entry INSERT (after rowid, if any)."""
-    return (
-        project,
-        log_id,
-        e.seq,
-        e.event_id,
-        e.entry,
-        e.leaf_hash,
-        e.chain_hash,
-        e.content_hash,
-        e.received_at,
-        e.occurred_at,
-        e.action,
-        e.actor_id,
-        e.actor_type,
-        e.actor_name,
-        e.resource_type,
-        e.resource_id,
-        e.target_ids,
-        e.outcome,
-        e.tags,
     )
