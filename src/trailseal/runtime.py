@@ -41,7 +41,7 @@ def open_store(settings: Settings) -> Store:
         from trailseal.store.sqlite import SQLiteStore
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = SQLiteStore(settings.sqlite_path)
+        store = SQLiteStore(settings.sqlite_path, shared_writers=settings.workers > 1)
     store.migrate()
     return store
 

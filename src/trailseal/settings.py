@@ -31,6 +31,7 @@ class Settings:
             database_url=env.get("TRAILSEAL_DATABASE_URL") or None,
             host_name=env.get("TRAILSEAL_HOST_NAME", cls.host_name),
             public_url=env.get("TRAILSEAL_PUBLIC_URL") or None,
+            workers=int(env.get("TRAILSEAL_WORKERS", cls.workers)),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given)
@@ -55,6 +56,7 @@ class Settings:
             "TRAILSEAL_PORT": str(self.port),
             "TRAILSEAL_DATA_DIR": str(self.data_dir),
             "TRAILSEAL_HOST_NAME": self.host_name,
+            "TRAILSEAL_WORKERS": str(self.workers),
         }
         if self.database_url:
             env["TRAILSEAL_DATABASE_URL"] = self.database_url

@@ -16,7 +16,7 @@ from trailseal.store.sqlite import SQLiteStore
 
 
 def _store(path: Path, **options: int) -> SQLiteStore:
-    store = SQLiteStore(path, **options)
+    store = SQLiteStore(path, shared_writers=True, **options)
     store.migrate()
     return store
 
@@ -65,3 +65,12 @@ def test_a_writer_that_cannot_get_its_turn_times_out(tmp_path: Path) -> None:
         os.close(holder)
     assert store.create_project(ProjectRow("p", "2026-11-23T00:00:00.000000Z"))
     store.close()
+
+
+def test_one_process_takes_no_turn(tmp_path: Path) -> None:
+    path = tmp_path / "trailseal.db"
+    store = SQLiteStore(path)
+    store.migrate()
+    assert store.create_project(ProjectRow("p", "2026-11-23T00:00:00.000000Z"))
+    store.close()
+    assert not (tmp_path / "trailseal.db-writer").exists()
