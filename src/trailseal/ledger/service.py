@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,14 +29,7 @@ from trailseal.ledger.keys import ProjectKeys
 from trailseal.ledger.prepare import PreparedEvent
 from trailseal.ledger.proofs import TileReader
 from trailseal.ledger.sequencer import OverloadedError, Sequencer
-from trailseal.store.base import (
-    CheckpointRow,
-    LogHead,
-    ReceiptRow,
-    Store,
-    StoredEntry,
-    TileKey,
-)
+from trailseal.store.base import CheckpointRow, LogHead, ReceiptRow, Store, StoredEntry
 
 __all__ = ["Ledger", "LedgerConfig"]
 
@@ -95,7 +88,7 @@ class Ledger:
             max_wait=config.max_wait,
             max_queued_events=config.max_queued_events,
             on_commit=on_commit,
-            on_tiles=self._remember_tiles,
+            on_tiles=self.tiles.remember,
         )
         self._drain_lock = threading.Lock()
         self._heads: dict[tuple[str, str], tuple[float, LogHead]] = {}
@@ -122,9 +115,6 @@ class Ledger:
                 self._signers[key] = found
         return found
 
-    def _remember_tiles(self, project: str, log_id: str, tiles: Mapping[TileKey, bytes]) -> None:
-        self.tiles.remember(project, log_id, tiles)
-
     def _signer(self, project: str, origin: str) -> LogSigner:
         return self.log_keys(project, origin)
 
@@ -143,10 +133,9 @@ class Ledger:
         loaded here, outside any append transaction (loading may write the project's
         first key, which must not nest inside the append)."""
         organization = organization or DEFAULT_ORGANIZATION
-        key = (project, organization)
-        cached = self._heads.get(key)
-        if cached is not None and time.monotonic() - cached[0] < _HEAD_CACHE_SECONDS:
-            return cached[1]  # only its log id and origin are used: both immutable
+        cached = self._cached_head(project, organization)
+        if cached is not None:
+            return cached
         found = self.store.find_log(project, organization)
         if found is None:
             log_id = new_log_id(self._random(16))
@@ -158,8 +147,16 @@ class Ledger:
                 now=self.now_text(),
             )
         self.log_keys(project, found.origin)
-        self._heads[key] = (time.monotonic(), found)
+        self._heads[(project, organization)] = (time.monotonic(), found)
         return found
+
+    def _cached_head(self, project: str, organization: str) -> LogHead | None:
+        """The organization's log as this process last saw it, for a few seconds (only its
+        log id and origin are used: both immutable)."""
+        cached = self._heads.get((project, organization))
+        if cached is None or time.monotonic() - cached[0] >= _HEAD_CACHE_SECONDS:
+            return None
+        return cached[1]
 
     def retire_organization(self, project: str, organization: str) -> bool:
         """Retire the organization's live log; its next event opens a new log (a new
@@ -182,10 +179,10 @@ class Ledger:
     ) -> Future[list[AppendResult]] | None:
         """:meth:`append` without blocking: None when the organization's log is not in
         this process's cache (finding or creating it reads the store)."""
-        cached = self._heads.get((project, organization or DEFAULT_ORGANIZATION))
-        if cached is None or time.monotonic() - cached[0] >= _HEAD_CACHE_SECONDS:
+        head = self._cached_head(project, organization or DEFAULT_ORGANIZATION)
+        if head is None:
             return None
-        return self.sequencer.submit(project, cached[1].log_id, events)
+        return self.sequencer.submit(project, head.log_id, events)
 
     def accept(
         self,
