@@ -72,27 +72,15 @@ class TileReader:
         """:meth:`nodes` if every tile they need is cached (no store read, so callable on
         an event loop), else None."""
         needed = tiles_for_nodes(node_ids, size)
-        levels: dict[tuple[int, int], Levels] = {}
-        for tile in needed:
-            found = self._levels_of((project, log_id, tile.level, tile.index), tile.width)
-            if found is None:
-                return None
-            levels[(tile.level, tile.index)] = found
-        return _pick(needed, levels)
+        levels, missing = self._from_cache(project, log_id, needed)
+        return None if missing else _pick(needed, levels)
 
     def nodes(
         self, project: str, log_id: str, node_ids: Iterable[NodeId], size: int
     ) -> dict[NodeId, bytes]:
         """Hashes of complete nodes of the tree of ``size`` leaves."""
         needed = tiles_for_nodes(node_ids, size)
-        levels: dict[tuple[int, int], Levels] = {}
-        missing: list[TileId] = []
-        for tile in needed:
-            found = self._levels_of((project, log_id, tile.level, tile.index), tile.width)
-            if found is None:
-                missing.append(tile)
-            else:
-                levels[(tile.level, tile.index)] = found
+        levels, missing = self._from_cache(project, log_id, needed)
         if missing:
             fetched = self._store.read_tiles(project, log_id, [(t.level, t.index) for t in missing])
             for tile in missing:
@@ -119,6 +107,20 @@ class TileReader:
         wanted = {node for plan in plans for node in plan.node_ids}
         hashes = self.cached_nodes(project, log_id, wanted, size)
         return None if hashes is None else _assemble(plans, hashes)
+
+    def _from_cache(
+        self, project: str, log_id: str, needed: Iterable[TileId]
+    ) -> tuple[dict[tuple[int, int], Levels], list[TileId]]:
+        """The levels of the needed tiles cached wide enough, and the tiles that are not."""
+        levels: dict[tuple[int, int], Levels] = {}
+        missing: list[TileId] = []
+        for tile in needed:
+            found = self._levels_of((project, log_id, tile.level, tile.index), tile.width)
+            if found is None:
+                missing.append(tile)
+            else:
+                levels[(tile.level, tile.index)] = found
+        return levels, missing
 
     def _store_data(self, key: _TileKey, data: bytes) -> None:
         with self._lock:
