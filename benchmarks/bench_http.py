@@ -888,6 +888,7 @@ class Plan:
     ingest_processes: int
     ingest_connections: int
     postgres_workers: int
+    sqlite_workers: int
     budget_s: float  # the whole run (all drivers)
 
 
@@ -905,6 +906,7 @@ FULL = Plan(
     ingest_processes=2,
     ingest_connections=3,
     postgres_workers=2,
+    sqlite_workers=1,
     budget_s=840.0,
 )
 QUICK = replace(
@@ -1208,7 +1210,7 @@ def run_driver(
 ) -> dict[str, Any]:
     """All three parts on one driver; the fill-up is shortened so the driver's part of
     the run ends by ``deadline`` (monotonic)."""
-    workers = plan.postgres_workers if driver == "postgres" else 1
+    workers = plan.postgres_workers if driver == "postgres" else plan.sqlite_workers
     step_ms = SPAN_DAYS * 86_400_000 / plan.target_events
     out: dict[str, Any] = {
         "server_workers": workers,
@@ -1611,6 +1613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, help="ingest generator processes")
     parser.add_argument("--connections", type=int, help="connections per ingest process")
     parser.add_argument("--pg-workers", type=int, help="server processes on PostgreSQL")
+    parser.add_argument("--sqlite-workers", type=int, help="server processes on SQLite")
     parser.add_argument("--sync-rate", type=float, help="open-loop requests/s in part 2")
     parser.add_argument("--sync-seconds", type=float, help="length of part 2")
     parser.add_argument(
@@ -1632,6 +1635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ingest_processes": args.processes,
         "ingest_connections": args.connections,
         "postgres_workers": args.pg_workers,
+        "sqlite_workers": args.sqlite_workers,
         "sync_client": args.sync_client,
         "sync_rate": args.sync_rate,
         "sync_s": args.sync_seconds,

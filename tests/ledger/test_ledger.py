@@ -210,3 +210,29 @@ def test_content_hash_shortcut_equals_the_definition() -> None:
     slow = prepare_incoming(loose, now=datetime.now(UTC), new_id=lambda: "unused")
     assert slow.content_hash == content_hash(loose)
     assert slow.content_hash != content_hash(stored_form)
+
+
+def test_a_lingering_batch_stops_waiting_when_another_log_is_ready(store: Store) -> None:
+    """One worker serves every log: a batch lingering for company must not keep another
+    log's ready work waiting. With a 60 s linger, the first log's commit still comes as
+    soon as a second log has work, and close() ends the second log's linger."""
+    ledger = make_ledger(store, max_wait=60.0, workers=1)
+    try:
+        first = ledger.append(PROJECT, "org-a", [prepared(event())])
+        with pytest.raises(TimeoutError):
+            first.result(timeout=0.3)  # lingering: nothing else to do
+        second = ledger.append(PROJECT, "org-b", [prepared(event())])
+        assert first.result(timeout=10)[0].seq == 0
+        assert not second.done()  # now it lingers, alone
+    finally:
+        ledger.close()
+    assert second.result(timeout=0)[0].seq == 0
+
+
+def test_a_lingering_batch_commits_once_it_is_full(store: Store) -> None:
+    ledger = make_ledger(store, max_wait=60.0, max_batch=3, workers=1)
+    try:
+        futures = [ledger.append(PROJECT, "org-a", [prepared(event())]) for _ in range(3)]
+        assert [f.result(timeout=10)[0].seq for f in futures] == [0, 1, 2]
+    finally:
+        ledger.close()

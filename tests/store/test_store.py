@@ -251,3 +251,35 @@ def test_first_api_key_is_created_once(store_factory: StoreFactory) -> None:
         thread.join()
     assert sorted(created) == [False, False, False, True]
     assert stores[0].count_api_keys() == 1
+
+
+def test_large_writes_span_several_statements(store: Store) -> None:
+    """Appends write rows in multi-row statements of a bounded size; 450 entries, 300 tiles,
+    450 receipts and intake rows cross those bounds, and each row lands exactly once."""
+    head = _log(store)
+    count = 450
+    parked = [
+        store.put_intake(ReceiptRow("p1", f"r{n}", "queued", "acme", (f"e{n}",), NOW, NOW), b"[]")
+        for n in range(count)
+    ]
+    tiles = {(n % 3, n): bytes([n % 256]) * 32 for n in range(300)}
+    with store.append("p1", head.log_id) as txn:
+        txn.insert_entries([_entry(n, f"e{n}", actor=f"actor{n}") for n in range(count)])
+        txn.put_tiles(tiles)
+        assert txn.read_tiles(list(tiles)) == tiles
+        txn.put_receipts(
+            [
+                ReceiptRow("p1", f"r{n}", "committed", "acme", (f"e{n}",), NOW, NOW, head.log_id)
+                for n in range(count)
+            ]
+        )
+        txn.delete_intake([row.intake_id for row in parked])
+    stored = list(store.iter_entries("p1", head.log_id, 0, count + 10))
+    assert [(e.seq, e.event_id) for e in stored] == [(n, f"e{n}") for n in range(count)]
+    assert stored[-1].entry == _entry(count - 1, f"e{count - 1}", actor=f"actor{count - 1}").entry
+    assert store.read_tiles("p1", head.log_id, list(tiles)) == tiles
+    assert store.pending_intake(count) == []
+    for n in (0, 199, 200, 449):
+        receipt = store.get_receipt("p1", f"r{n}")
+        assert receipt is not None and receipt.state == "committed"
+        assert (receipt.event_ids, receipt.log_id) == ((f"e{n}",), head.log_id)

@@ -46,7 +46,10 @@ _HEAD_CACHE_SECONDS = 5.0
 class LedgerConfig:
     host_name: str = "trailseal.local"
     workers: int | None = None  # default: 1 on SQLite (one writer), 4 on PostgreSQL
-    max_batch: int = 1000
+    # Events per group commit. Each commit rewrites one page per distinct actor in the
+    # actor index, whatever its size, so larger commits write fewer pages per event:
+    # 4000 against 1000 gave ~8 % more batch ingest over HTTP (bench_http, SQLite).
+    max_batch: int = 4000
     max_wait: float = 0.002
     max_queued_events: int = 200_000
     # Beyond this backlog, async ingest parks events in the durable intake instead.
