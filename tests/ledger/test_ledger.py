@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 
 import pytest
 
 from tests.ledger.helpers import PROJECT, event, make_ledger, prepared, verify_whole_log
 from trailseal.core.merkle import verify_consistency, verify_inclusion
-from trailseal.ledger.integrate import CommittedEntry, IdempotencyConflict
+from trailseal.ledger.integrate import AppendResult, CommittedEntry, IdempotencyConflict
 from trailseal.ledger.service import Ledger
 from trailseal.store.base import AppendTransaction, LogHead, Store
 
@@ -214,8 +215,8 @@ def test_content_hash_shortcut_equals_the_definition() -> None:
 
 def test_a_lingering_batch_stops_waiting_when_another_log_is_ready(store: Store) -> None:
     """One worker serves every log: a batch lingering for company must not keep another
-    log's ready work waiting. With a 60 s linger, the first log's commit still comes as
-    soon as a second log has work, and close() ends the second log's linger."""
+    log's ready work waiting. With a 60 s linger, the first log's commit comes as soon as
+    a second log has work (both in one transaction); close() ends a lone linger."""
     ledger = make_ledger(store, max_wait=60.0, workers=1)
     try:
         first = ledger.append(PROJECT, "org-a", [prepared(event())])
@@ -223,10 +224,13 @@ def test_a_lingering_batch_stops_waiting_when_another_log_is_ready(store: Store)
             first.result(timeout=0.3)  # lingering: nothing else to do
         second = ledger.append(PROJECT, "org-b", [prepared(event())])
         assert first.result(timeout=10)[0].seq == 0
-        assert not second.done()  # now it lingers, alone
+        assert second.result(timeout=10)[0].seq == 0
+        third = ledger.append(PROJECT, "org-a", [prepared(event())])
+        with pytest.raises(TimeoutError):
+            third.result(timeout=0.3)
     finally:
         ledger.close()
-    assert second.result(timeout=0)[0].seq == 0
+    assert third.result(timeout=0)[0].seq == 1
 
 
 def test_a_lingering_batch_commits_once_it_is_full(store: Store) -> None:
@@ -236,3 +240,60 @@ def test_a_lingering_batch_commits_once_it_is_full(store: Store) -> None:
         assert [f.result(timeout=10)[0].seq for f in futures] == [0, 1, 2]
     finally:
         ledger.close()
+
+
+def test_logs_committed_together_each_verify(store: Store) -> None:
+    """One worker commits every ready log in one transaction: under concurrent load on six
+    organizations, each log still gets gapless sequence numbers and verifies whole."""
+    ledger = make_ledger(store, workers=1)
+    organizations = [f"org-{n}" for n in range(6)]
+    futures: list[Future[list[AppendResult]]] = []
+    guard = threading.Lock()
+
+    def send(n: int) -> None:
+        for k in range(30):
+            organization = organizations[(n + k) % len(organizations)]
+            future = ledger.append(PROJECT, organization, [prepared(event()) for _ in range(3)])
+            with guard:
+                futures.append(future)
+
+    try:
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        results = [a for future in futures for a in future.result(timeout=30)]
+    finally:
+        ledger.close()
+    assert len(results) == 6 * 30 * 3 and not any(a.duplicate for a in results)
+    for organization in organizations:
+        log_id = ledger.log_for(PROJECT, organization).log_id
+        size = verify_whole_log(ledger, PROJECT, log_id)
+        assert sorted(a.seq for a in results if a.log_id == log_id) == list(range(size))
+
+
+def test_a_stored_id_in_a_group_falls_back_to_each_log_alone(store: Store) -> None:
+    """A retry in one log of a shared transaction rolls all of it back; each log is then
+    committed alone: the retry gets its original entry, the others commit normally."""
+    # Only a request of one event (under max_batch) lingers, for up to a minute.
+    ledger = make_ledger(store, max_wait=60.0, max_batch=2, workers=1)
+    try:
+        stored = event()
+        original = ledger.append(PROJECT, "org-b", [prepared(stored), prepared(event())])
+        assert original.result(timeout=10)[0].seq == 0
+        first = ledger.append(PROJECT, "org-a", [prepared(event())])  # lingers
+        retry = ledger.append(PROJECT, "org-b", [prepared(stored), prepared(event())])
+        other = ledger.append(PROJECT, "org-c", [prepared(event()), prepared(event())])
+        assert first.result(timeout=10)[0].seq == 0
+        again, fresh = retry.result(timeout=10)
+        assert (again.duplicate, again.seq) == (True, 0)
+        assert (fresh.duplicate, fresh.seq) == (False, 2)
+        assert [a.seq for a in other.result(timeout=10)] == [0, 1]
+    finally:
+        ledger.close()
+    sizes = [
+        verify_whole_log(ledger, PROJECT, ledger.log_for(PROJECT, organization).log_id)
+        for organization in ("org-a", "org-b", "org-c")
+    ]
+    assert sizes == [1, 3, 2]

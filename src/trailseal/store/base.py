@@ -281,6 +281,16 @@ class AppendTransaction(Protocol):
         ...
 
 
+class LogAppends(Protocol):
+    """The logs of one :meth:`Store.append_logs` transaction."""
+
+    def append(self, project: str, log_id: str) -> AppendTransaction:
+        """Lock one more log and read its head (once per log per transaction). Callers
+        lock logs in sorted ``(project, log_id)`` order, so two transactions never wait on
+        each other's logs, and finish with a log before they turn to the next."""
+        ...
+
+
 class Store(Protocol):
     """Persistent state of an installation. See the module docstring for the contracts."""
 
@@ -347,6 +357,12 @@ class Store(Protocol):
 
     # -- appends -----------------------------------------------------------------------
     def append(self, project: str, log_id: str) -> AbstractContextManager[AppendTransaction]: ...
+
+    def append_logs(self) -> AbstractContextManager[LogAppends]:
+        """One transaction appending to several logs (group commit across logs: one
+        commit, one fsync). Everything written through it commits atomically when the
+        context exits normally, and nothing when it exits with an exception."""
+        ...
 
     # -- reads -------------------------------------------------------------------------
     def get_entry(self, project: str, log_id: str, seq: int) -> StoredEntry | None: ...

@@ -296,16 +296,15 @@ class PostgresStore:
     # -- appends ---------------------------------------------------------------------------
     @contextmanager
     def append(self, project: str, log_id: str) -> Iterator[_PostgresAppend]:
+        with self.append_logs() as logs:
+            yield logs.append(project, log_id)
+
+    @contextmanager
+    def append_logs(self) -> Iterator[_PostgresLogAppends]:
         with self._tx() as conn:
-            row = conn.execute(
-                f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = %s AND log_id = %s FOR UPDATE",
-                (project, log_id),
-            ).fetchone()
-            if row is None:
-                raise KeyError(f"no log {log_id!r} in project {project!r}")
-            txn = _PostgresAppend(conn, log_head_from_row(row))
-            yield txn
-            txn._flush()
+            logs = _PostgresLogAppends(conn)
+            yield logs
+            logs.flush()
 
     # -- reads -----------------------------------------------------------------------------
     def get_entry(self, project: str, log_id: str, seq: int) -> StoredEntry | None:
@@ -500,6 +499,27 @@ class PostgresStore:
                 f"SELECT count(*) FROM entries k WHERE {where}", params, prepare=False
             ).fetchone()
         return int(row[0]) if row else 0
+
+
+class _PostgresLogAppends:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self._current: _PostgresAppend | None = None
+
+    def append(self, project: str, log_id: str) -> _PostgresAppend:
+        self.flush()  # the previous log's deferred writes go first, in order
+        row = self._conn.execute(
+            f"SELECT {_LOG_COLUMNS} FROM logs WHERE project = %s AND log_id = %s FOR UPDATE",
+            (project, log_id),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no log {log_id!r} in project {project!r}")
+        self._current = _PostgresAppend(self._conn, log_head_from_row(row))
+        return self._current
+
+    def flush(self) -> None:
+        if self._current is not None:
+            self._current._flush()
 
 
 class _PostgresAppend:

@@ -369,17 +369,13 @@ class SQLiteStore:
     # -- appends ---------------------------------------------------------------------------
     @contextmanager
     def append(self, project: str, log_id: str) -> Iterator[_SQLiteAppend]:
-        with self._write() as conn:
-            # The last rowid rides along: each statement is a GIL hand-off, which under
-            # load costs far more than the statement.
-            row = conn.execute(
-                f"SELECT {_LOG_COLUMNS}, (SELECT coalesce(max(rowid), 0) FROM entries)"
-                " FROM logs WHERE project = ? AND log_id = ?",
-                (project, log_id),
-            ).fetchone()
-            if row is None:
-                raise KeyError(f"no log {log_id!r} in project {project!r}")
-            yield _SQLiteAppend(conn, log_head_from_row(row[:-1]), row[-1] + 1)
+        with self.append_logs() as logs:
+            yield logs.append(project, log_id)
+
+    @contextmanager
+    def append_logs(self) -> Iterator[_SQLiteLogAppends]:
+        with self._write() as conn:  # the database's write lock covers every log
+            yield _SQLiteLogAppends(conn)
 
     # -- reads -----------------------------------------------------------------------------
     def get_entry(self, project: str, log_id: str, seq: int) -> StoredEntry | None:
@@ -605,6 +601,23 @@ class SQLiteStore:
             f"SELECT count(*) FROM {plan.source} WHERE {plan.where}", plan.params
         ).fetchone()
         return int(row[0])
+
+
+class _SQLiteLogAppends:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def append(self, project: str, log_id: str) -> _SQLiteAppend:
+        # The last rowid rides along: each statement is a GIL hand-off, which under load
+        # costs far more than the statement.
+        row = self._conn.execute(
+            f"SELECT {_LOG_COLUMNS}, (SELECT coalesce(max(rowid), 0) FROM entries)"
+            " FROM logs WHERE project = ? AND log_id = ?",
+            (project, log_id),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no log {log_id!r} in project {project!r}")
+        return _SQLiteAppend(self._conn, log_head_from_row(row[:-1]), row[-1] + 1)
 
 
 class _SQLiteAppend:
