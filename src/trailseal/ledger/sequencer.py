@@ -10,7 +10,9 @@ worker lets a small batch linger up to ``max_wait`` for company (unless other lo
 ready), then takes whole requests up to ``max_batch`` events, runs ONE append transaction
 for them (the database's lock serializes it against other processes), and only after the
 commit hands every waiter its result or its error. A request's future never resolves
-before its entries are durable.
+before its entries are durable. With ``logs_per_commit`` > 1 a worker also takes the
+other ready logs into the same transaction (SQLite, where one writer serves them all: one
+fsync instead of one per log).
 
 An idle log costs nothing here: no thread, no timer, only its row in the database.
 A transaction that meets a duplicate id committed concurrently by another process is
@@ -50,8 +52,6 @@ _DUPLICATE_RETRIES = 6  # the first attempt is optimistic (no id lookup)
 # Only a batch smaller than this lingers for company: a larger one already amortizes its
 # commit, and waiting would only add latency (2 ms per 1000-event batch).
 _SMALL_BATCH = 256
-# Logs one worker commits in one transaction at most.
-_MAX_LOGS_PER_COMMIT = 32
 
 
 class OverloadedError(TrailsealError):
@@ -88,11 +88,14 @@ class Sequencer:
         max_batch: int = 1000,
         max_wait: float = 0.002,
         max_queued_events: int = 200_000,
+        logs_per_commit: int = 1,
         on_commit: Callable[[int, float], None] | None = None,
         on_tiles: Callable[[str, str, Mapping[TileKey, bytes]], None] | None = None,
     ) -> None:
-        """``signer_for(project, origin)`` gives a log's signer; ``clock()`` gives the
-        batch's ``received_at`` text and the checkpoint timestamp (seconds).
+        """``logs_per_commit``: how many ready logs a worker may commit in one
+        transaction (one commit and fsync for all of them). ``signer_for(project,
+        origin)`` gives a log's signer; ``clock()`` gives the batch's ``received_at`` text
+        and the checkpoint timestamp (seconds).
         ``on_tiles(project, log_id, tiles)`` gets the tiles each commit wrote, after the
         commit and before its waiters are answered (they may ask for proofs at once)."""
         self._store = store
@@ -103,6 +106,7 @@ class Sequencer:
         self._max_wait = max_wait
         self._small = min(max_batch, _SMALL_BATCH)
         self._max_queued = max_queued_events
+        self._logs_per_commit = logs_per_commit
         self._on_commit = on_commit
         self._on_tiles = on_tiles
         self._lock = threading.Lock()
@@ -197,7 +201,7 @@ class Sequencer:
         for all: with sync load spread over four logs, per-log commits kept the worker
         busy and queued each request behind the other logs' fsyncs). True when close()'s
         stop sign came off the queue: finish the owned logs, then stop."""
-        while len(owned) < _MAX_LOGS_PER_COMMIT:
+        while len(owned) < self._logs_per_commit:
             try:
                 key = self._ready.get_nowait()
             except queue.Empty:

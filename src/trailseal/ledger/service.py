@@ -40,6 +40,8 @@ DEFAULT_ORGANIZATION = "default"
 # another process is still appended to for at most this long; retiring through this
 # process forgets it at once.
 _HEAD_CACHE_SECONDS = 5.0
+# Ready logs one sequencer worker commits in one transaction at most.
+_LOGS_PER_COMMIT = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,10 @@ class Ledger:
             max_batch=config.max_batch,
             max_wait=config.max_wait,
             max_queued_events=config.max_queued_events,
+            # PostgreSQL appends lock each log's row, then the project's commit counter
+            # row: two transactions of several logs would deadlock on the pair. Its
+            # workers commit in parallel instead; SQLite has one writer anyway.
+            logs_per_commit=_LOGS_PER_COMMIT if store.kind == "sqlite" else 1,
             on_commit=on_commit,
             on_tiles=self.tiles.remember,
         )

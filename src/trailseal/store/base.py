@@ -286,8 +286,9 @@ class LogAppends(Protocol):
 
     def append(self, project: str, log_id: str) -> AppendTransaction:
         """Lock one more log and read its head (once per log per transaction). Callers
-        lock logs in sorted ``(project, log_id)`` order, so two transactions never wait on
-        each other's logs, and finish with a log before they turn to the next."""
+        finish with a log before they turn to the next. On PostgreSQL an append also
+        locks its project's commit counter row, so two transactions of several logs can
+        deadlock; the ledger groups logs only on SQLite (one writer)."""
         ...
 
 
