@@ -293,3 +293,16 @@ def test_a_stored_id_in_a_group_falls_back_to_each_log_alone(store: Store) -> No
         for organization in ("org-a", "org-b", "org-c")
     ]
     assert sizes == [1, 3, 2]
+
+
+def test_close_stops_every_worker_that_groups_logs(store: Store) -> None:
+    """Workers that take several ready logs at once each take exactly one stop sign: with
+    three workers and queued work on many logs, close() finishes the work and every
+    worker thread ends."""
+    before = set(threading.enumerate())
+    ledger = make_ledger(store, workers=3)  # on SQLite, workers commit logs together
+    futures = [ledger.append(PROJECT, f"org-{n % 8}", [prepared(event())]) for n in range(40)]
+    ledger.close()
+    assert all(f.result(timeout=0)[0].log_id for f in futures)
+    left = [t.name for t in set(threading.enumerate()) - before]
+    assert not [name for name in left if name.startswith("trailseal-sequencer")]

@@ -184,10 +184,11 @@ class Sequencer:
                     return
                 owned.append(key)
             self._linger(owned[0])
-            closing = self._claim_ready(owned) or closing
+            if not closing:  # each worker takes one stop sign, so every worker gets one
+                closing = self._claim_ready(owned)
             group: list[tuple[LogKey, list[_Request]]] = []
             budget = self._max_batch
-            for key in sorted(owned):  # lock order: see LogAppends.append
+            for key in sorted(owned):  # a stable order of taking and writing
                 taken = self._take(key, max(budget, 1))
                 if taken is not None:
                     group.append((key, taken))
