@@ -254,10 +254,10 @@ def test_first_api_key_is_created_once(store_factory: StoreFactory) -> None:
 
 
 def test_large_writes_span_several_statements(store: Store) -> None:
-    """Appends write rows in multi-row statements of a bounded size; 450 entries, 300 tiles,
-    450 receipts and intake rows cross those bounds, and each row lands exactly once."""
+    """Appends write rows in multi-row statements of bounded sizes; 1500 entries and
+    receipts and intake rows, and 300 tiles, take several, and each row lands once."""
     head = _log(store)
-    count = 450
+    count = 1500
     parked = [
         store.put_intake(ReceiptRow("p1", f"r{n}", "queued", "acme", (f"e{n}",), NOW, NOW), b"[]")
         for n in range(count)
@@ -279,7 +279,7 @@ def test_large_writes_span_several_statements(store: Store) -> None:
     assert stored[-1].entry == _entry(count - 1, f"e{count - 1}", actor=f"actor{count - 1}").entry
     assert store.read_tiles("p1", head.log_id, list(tiles)) == tiles
     assert store.pending_intake(count) == []
-    for n in (0, 199, 200, 449):
+    for n in (0, 1023, 1024, 1499):
         receipt = store.get_receipt("p1", f"r{n}")
         assert receipt is not None and receipt.state == "committed"
         assert (receipt.event_ids, receipt.log_id) == ((f"e{n}",), head.log_id)

@@ -62,13 +62,12 @@ _RECEIPT_COLUMNS = (
 _IN_CHUNK = 900
 
 
-# Rows per multi-row INSERT on the append path. ``executemany`` releases the GIL around
-# every row's step, and under load each release costs up to the interpreter's switch
-# interval before this thread runs again (a 1000-row executemany next to one busy Python
-# thread took 5 s against 14 ms alone); a multi-row statement releases it once per chunk.
-# 200 rows x 20 columns stays far below SQLite's 32766 bound parameters, and every full
-# chunk reuses one prepared statement.
-_ROWS_PER_INSERT = 200
+# Rows per multi-row INSERT on the append path, at most. ``executemany`` releases the GIL
+# around every row's step, and under load each release costs up to the interpreter's
+# switch interval before this thread runs again (a 1000-row executemany next to one busy
+# Python thread took 5 s against 14 ms alone); a multi-row statement releases it once.
+# 1024 rows x 20 columns stays below SQLite's 32766 bound parameters.
+_MAX_ROWS_PER_INSERT = 1024
 
 
 def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
@@ -88,11 +87,15 @@ def _insert_rows(
 ) -> None:
     """``insert`` (``INSERT INTO t (…)``) of ``rows`` as multi-row statements, each
     followed by ``tail`` (an ON CONFLICT clause)."""
-    if not rows:
-        return
-    width = len(rows[0])
-    for chunk in _chunks(rows, _ROWS_PER_INSERT):
-        conn.execute(insert + _values(width, len(chunk)) + tail, list(chain.from_iterable(chunk)))
+    width = len(rows[0]) if rows else 0
+    start = 0
+    while start < len(rows):
+        # Power-of-two chunks (2700 rows: 1024, 1024, 512, 128, 8, 4): few statements, and
+        # few distinct ones, so each is compiled once and then found in the cache.
+        size = min(_MAX_ROWS_PER_INSERT, 1 << ((len(rows) - start).bit_length() - 1))
+        chunk = rows[start : start + size]
+        conn.execute(insert + _values(width, size) + tail, list(chain.from_iterable(chunk)))
+        start += size
 
 
 class SQLiteStore:
@@ -119,7 +122,11 @@ class SQLiteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=60
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=60,
+                cached_statements=256,  # room for the append path's chunk sizes
             )
             conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
