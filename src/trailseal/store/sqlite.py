@@ -66,8 +66,8 @@ _IN_CHUNK = 900
 # ``executemany`` releases the GIL around every row's step, and under load each release
 # costs up to the interpreter's switch interval before this thread runs again (a 1000-row
 # executemany next to one busy Python thread took 5 s against 14 ms alone); a multi-row
-# statement releases it once.
-# 1024 rows x 20 columns stays below SQLite's 32766 bound parameters.
+# statement releases it once. 1024 rows of these tables (at most 9 columns) stay far below
+# SQLite's 32766 bound parameters.
 _MAX_ROWS_PER_INSERT = 1024
 
 
