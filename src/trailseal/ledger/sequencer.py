@@ -189,7 +189,7 @@ class Sequencer:
             group: list[tuple[LogKey, list[_Request]]] = []
             budget = self._max_batch
             for key in sorted(owned):  # a stable order of taking and writing
-                taken = self._take(key, max(budget, 1))
+                taken = self._take(key, budget)  # at least one request, even at 0
                 if taken is not None:
                     group.append((key, taken))
                     budget -= sum(len(r.events) for r in taken)

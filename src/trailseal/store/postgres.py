@@ -38,6 +38,7 @@ from trailseal.store.rows import (
     api_key_from_row,
     api_key_params,
     checkpoint_from_row,
+    checkpoint_params,
     log_head_from_row,
     receipt_from_row,
     stored_entry_from_row,
@@ -600,14 +601,7 @@ class _PostgresAppend:
         self._pending.append(
             (
                 "INSERT INTO checkpoints VALUES (%s, %s, %s, %s, %s, %s)",
-                (
-                    self._head.project,
-                    checkpoint.log_id,
-                    checkpoint.size,
-                    checkpoint.root_hash,
-                    checkpoint.note,
-                    checkpoint.created_at,
-                ),
+                checkpoint_params(self._head.project, checkpoint),
             )
         )
 

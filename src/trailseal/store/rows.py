@@ -80,6 +80,11 @@ def api_key_params(row: ApiKeyRow) -> tuple[Any, ...]:
     )
 
 
+def checkpoint_params(project: str, row: CheckpointRow) -> tuple[Any, ...]:
+    """Column values in the order of ``checkpoints`` (both drivers' INSERT)."""
+    return (project, row.log_id, row.size, row.root_hash, row.note, row.created_at)
+
+
 def checkpoint_from_row(row: Sequence[Any]) -> CheckpointRow:
     log_id, size, root_hash, note, created_at = row
     return CheckpointRow(log_id, int(size), _b(root_hash), note, str(created_at))

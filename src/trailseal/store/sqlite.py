@@ -43,6 +43,7 @@ from trailseal.store.rows import (
     api_key_from_row,
     api_key_params,
     checkpoint_from_row,
+    checkpoint_params,
     log_head_from_row,
     receipt_from_row,
     stored_entry_from_row,
@@ -77,10 +78,14 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[An
 
 
 @lru_cache(maxsize=64)
-def _values(width: int, rows: int) -> str:
-    """`` VALUES (?, …), (?, …)``: ``rows`` tuples of ``width`` parameters."""
+def _marks(width: int, rows: int) -> str:
+    """``(?, …), (?, …)``: ``rows`` tuples of ``width`` parameters."""
     one = "(" + ", ".join("?" * width) + ")"
-    return " VALUES " + ", ".join([one] * rows)
+    return ", ".join([one] * rows)
+
+
+def _values(width: int, rows: int) -> str:
+    return " VALUES " + _marks(width, rows)
 
 
 def _insert_rows(
@@ -702,14 +707,7 @@ class _SQLiteAppend:
     def put_checkpoint(self, checkpoint: CheckpointRow) -> None:
         self._conn.execute(
             "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                self._head.project,
-                checkpoint.log_id,
-                checkpoint.size,
-                checkpoint.root_hash,
-                checkpoint.note,
-                checkpoint.created_at,
-            ),
+            checkpoint_params(self._head.project, checkpoint),
         )
 
     def set_head(self, *, size: int, chain_head: bytes, peaks: bytes) -> None:
@@ -771,7 +769,7 @@ def _read_tiles(
     for chunk in _chunks(list(keys), _IN_CHUNK // 2):  # one statement: one GIL hand-off
         rows = conn.execute(
             "SELECT level, idx, hashes FROM tiles WHERE project = ? AND log_id = ?"
-            f" AND (level, idx) IN ({_values(2, len(chunk))[len(' VALUES ') :]})",
+            f" AND (level, idx) IN ({_marks(2, len(chunk))})",
             (project, log_id, *chain.from_iterable(chunk)),
         )
         for level, index, hashes in rows:
